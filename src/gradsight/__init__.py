@@ -1,0 +1,28 @@
+"""gradsight: find out why a neural network is not learning, name the problem, prove the fix.
+
+```python
+import gradsight as gs
+
+task = gs.data.load("digits", seed=0)
+model = gs.models.mlp(64, 10, depth=10, activation="sigmoid", init="xavier_uniform")
+result = gs.fit(model, task, optimizer="sgd", lr=0.1, steps=1000, batch_size=64)
+```
+"""
+
+from gradsight import data, models, telemetry, train
+from gradsight._version import __version__
+from gradsight.data import Task
+from gradsight.telemetry import History
+from gradsight.train import FitResult, fit
+
+__all__ = [
+    "FitResult",
+    "History",
+    "Task",
+    "__version__",
+    "data",
+    "fit",
+    "models",
+    "telemetry",
+    "train",
+]

@@ -1,0 +1,3 @@
+from gradsight.cli import main
+
+main()

@@ -1,0 +1,214 @@
+"""Run configs (TOML): validated against the very functions they call.
+
+```toml
+[task]                # gs.data.load(name, seed=..., standardize=..., **options)
+name = "digits"
+[model]               # gs.models.<kind>(...); input and output sizes come from the task
+kind = "mlp"
+depth = 10
+activation = "sigmoid"
+[train]               # gs.fit(...) keyword arguments
+optimizer = "sgd"
+lr = 0.1
+steps = 1000
+batch_size = 64
+```
+
+Each section is checked by a pydantic model made from the signature of the function it feeds
+(`signature_model`), so a config accepts exactly what the Python API accepts: a wrong key,
+type or value is a `ConfigError` with one line naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import sys
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from torch import nn
+
+from gradsight import data, models
+from gradsight.data.task import Task
+from gradsight.train import fit
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SECTIONS = ("name", "description", "task", "model", "train")
+# Arguments a config does not set: the model's sizes come from the task, the rest from the CLI.
+MODEL_SIZE_ARGS = frozenset(
+    {"in_features", "out_features", "in_shape", "input_size", "output_size", "sequence_output"}
+)
+FIT_RUNTIME_ARGS = frozenset({"model", "task", "callbacks", "run_dir", "progress", "config"})
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run; the message is one line naming the key."""
+
+
+@dataclass
+class Prepared:
+    """A validated config, ready to train: `gs.fit(model, task, **fit_args)`."""
+
+    name: str
+    config: dict[str, Any]
+    task: Task
+    model: nn.Module
+    fit_args: dict[str, Any]
+
+
+def signature_model(
+    fn: Callable[..., Any],
+    exclude: frozenset[str] = frozenset(),
+    extra: dict[str, tuple[Any, Any]] | None = None,
+) -> type[BaseModel]:
+    """A pydantic model whose fields are `fn`'s keyword arguments, with their types and defaults.
+
+    Unknown keys are rejected (`extra="forbid"`), so the model validates exactly the
+    arguments `fn` takes, plus the `extra` fields given as `name: (type, default)`.
+    """
+    hints = typing.get_type_hints(fn)
+    fields: dict[str, Any] = dict(extra or {})
+    for param in inspect.signature(fn).parameters.values():
+        if param.name in exclude or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        default = ... if param.default is param.empty else param.default
+        fields[param.name] = (hints.get(param.name, Any), default)
+    return create_model(
+        f"{fn.__name__}_args",
+        __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+        **fields,
+    )
+
+
+def _validate(
+    section: str,
+    fn: Callable[..., Any],
+    values: dict[str, Any],
+    exclude: frozenset[str] = frozenset(),
+    extra: dict[str, tuple[Any, Any]] | None = None,
+) -> dict[str, Any]:
+    schema = signature_model(fn, exclude, extra)
+    try:
+        return schema.model_validate(values).model_dump(exclude_unset=True)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join([section, *map(str, first["loc"])])
+        if first["type"] == "extra_forbidden":
+            allowed = ", ".join(schema.model_fields)
+            raise ConfigError(f"{key}: unknown key; allowed: {allowed}") from None
+        shown = f" (got {first['input']!r})" if first["type"] != "missing" else ""
+        raise ConfigError(f"{key}: {first['msg']}{shown}") from None
+
+
+def build_model(kind: str, task: Task, **options: Any) -> nn.Module:
+    """Build a gradsight model whose input and output fit `task`.
+
+    mlp takes the flattened input; cnn and resnet the input shape; rnn the feature size of
+    (T, features) inputs, with per-step outputs when the targets are sequences.
+    """
+    if kind not in models.MODELS:
+        raise ValueError(f"unknown model kind {kind!r}; choose one of: {', '.join(models.MODELS)}")
+    builder = models.MODELS[kind]
+    if kind == "mlp":
+        return builder(math.prod(task.input_shape), task.output_size, **options)
+    if kind == "rnn":
+        if len(task.input_shape) != 2:
+            raise ValueError(
+                f"rnn needs (time, features) inputs; {task.name} has {task.input_shape}"
+            )
+        sequence_output = task.y_train.dim() == 2 and task.loss == "cross_entropy"
+        return builder(
+            task.input_shape[-1],
+            output_size=task.output_size,
+            sequence_output=sequence_output,
+            **options,
+        )
+    return builder(task.input_shape, task.output_size, **options)
+
+
+def set_value(config: dict[str, Any], assignment: str) -> None:
+    """Apply one `--set section.key=value` override; the value is read as TOML, else a string."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. train.lr=0.01")
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    *path, last = key.strip().split(".")
+    node = config
+    for part in path:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: {part} is not a section")
+    node[last] = value
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> dict[str, Any]:
+    """Read a TOML config and apply `--set` overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        config = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    config.setdefault("name", path.stem)
+    for assignment in overrides:
+        set_value(config, assignment)
+    return config
+
+
+def prepare(config: dict[str, Any]) -> Prepared:
+    """Validate a config and build its task and model.
+
+    Raises:
+        ConfigError: One line naming the key and what is allowed.
+    """
+    unknown = [key for key in config if key not in SECTIONS]
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown section; allowed: {', '.join(SECTIONS)}")
+    sections = {}
+    for section in ("task", "model", "train"):
+        value = config.get(section, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"{section}: must be a table ([{section}])")
+        sections[section] = dict(value)
+
+    task_values = sections["task"]
+    task_name = task_values.pop("name", None)
+    if task_name not in data.TASKS:
+        raise ConfigError(
+            f"task.name: {task_name!r} is not a task; choose one of: {', '.join(data.TASKS)}"
+        )
+    task_args = _validate(
+        "task", data.TASKS[task_name], task_values, extra={"standardize": (bool, True)}
+    )
+    try:
+        task = data.load(task_name, **task_args)
+    except ValueError as error:
+        raise ConfigError(f"task: {error}") from None
+
+    model_values = sections["model"]
+    kind = model_values.pop("kind", "mlp")
+    if kind not in models.MODELS:
+        raise ConfigError(
+            f"model.kind: {kind!r} is not a model; choose one of: {', '.join(models.MODELS)}"
+        )
+    model_args = _validate("model", models.MODELS[kind], model_values, MODEL_SIZE_ARGS)
+    try:
+        model = build_model(kind, task, **model_args)
+    except ValueError as error:
+        raise ConfigError(f"model: {error}") from None
+
+    fit_args = _validate("train", fit, sections["train"], FIT_RUNTIME_ARGS)
+    return Prepared(str(config.get("name", "run")), config, task, model, fit_args)

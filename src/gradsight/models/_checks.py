@@ -1,0 +1,63 @@
+"""One-line argument checks shared by the builders; each error names the bad value."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+
+def check_choice(kind: str, value: Any, choices: Iterable[str]) -> str:
+    """Returns `value` if it is one of `choices`, else raises a ValueError listing them."""
+    names = list(choices)
+    if not isinstance(value, str) or value not in names:
+        raise ValueError(f"unknown {kind} {value!r}; choose one of: {', '.join(names)}")
+    return value
+
+
+def check_options(kind: str, name: str, options: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    """Raises a ValueError naming the first option of `options` that is not in `allowed`."""
+    valid = list(allowed)
+    for key in options:
+        if key not in valid:
+            hint = ", ".join(valid) if valid else "none"
+            raise ValueError(f"unknown option {key!r} for {kind} {name!r}; valid options: {hint}")
+
+
+def keyword_names(fn: Callable[..., Any], skip: Iterable[str] = ()) -> tuple[str, ...]:
+    """Names of the arguments `fn` takes by keyword (not *args/**kwargs), less `skip`."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = inspect.signature(fn).parameters.values()
+    return tuple(p.name for p in params if p.kind in kinds and p.name not in set(skip))
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """Returns `value` if it is an int (not a bool) >= `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def check_number(name: str, value: Any) -> float:
+    """Returns `value` as a float if it is a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_positive(name: str, value: Any) -> float:
+    """Returns `value` as a float if it is a finite number > 0."""
+    if check_number(name, value) <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return float(value)
+
+
+def check_options_dict(name: str, value: Any) -> dict[str, Any]:
+    """Returns a copy of an optional options mapping ({} for None)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be a dict or None, got {value!r}")
+    return dict(value)

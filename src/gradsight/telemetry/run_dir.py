@@ -1,0 +1,113 @@
+"""The run directory: `run.json` (config, seed, versions, timings, status) and metric parts.
+
+```
+runs/NAME/
+  run.json                      written at start, rewritten when the status changes
+  metrics/part-000001.parquet   appended while training (see History.flush)
+  figures/ findings.json report.html   written by later stages
+```
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from gradsight._version import __version__
+
+Status = Literal["running", "finished", "failed", "interrupted"]
+
+
+def versions() -> dict[str, str]:
+    """Versions of what produced the run."""
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "gradsight": __version__,
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class RunDir:
+    """One run's folder.
+
+    Args:
+        path: The folder; created if missing. It must not already hold a run (a `run.json`):
+            mixing two runs' metric parts would corrupt both.
+        config: Everything needed to repeat the run (JSON-serialisable; other values are
+            stored as their `repr`).
+        seed: The run's seed.
+    """
+
+    def __init__(self, path: str | Path, config: dict[str, Any], seed: int | None = None) -> None:
+        self.path = Path(path)
+        if (self.path / "run.json").exists():
+            raise FileExistsError(f"{self.path} already holds a run (run.json); choose another")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.metrics_dir = self.path / "metrics"
+        self.figures_dir = self.path / "figures"
+        self._started = time.perf_counter()
+        self.info: dict[str, Any] = {
+            "status": "running",
+            "config": config,
+            "seed": seed,
+            "versions": versions(),
+            "start_time": _now(),
+            "end_time": None,
+            "duration_s": None,
+        }
+        self._write()
+
+    def update(self, **fields: Any) -> None:
+        """Merge `fields` into run.json and rewrite it."""
+        self.info.update(fields)
+        self._write()
+
+    def finish(self, status: Status, **fields: Any) -> None:
+        """Record the final status, the end time and the duration."""
+        self.update(
+            status=status,
+            end_time=_now(),
+            duration_s=round(time.perf_counter() - self._started, 3),
+            **fields,
+        )
+
+    @contextmanager
+    def running(self) -> Iterator[RunDir]:
+        """Marks the run failed on an exception and interrupted on Ctrl-C, then re-raises.
+
+        The caller marks success itself with `finish("finished", ...)`.
+        """
+        try:
+            yield self
+        except KeyboardInterrupt:
+            self.finish("interrupted")
+            raise
+        except BaseException as error:
+            self.finish("failed", error=f"{type(error).__name__}: {error}")
+            raise
+
+    def _write(self) -> None:
+        # Rewritten whole under a temporary name and renamed, so run.json is never half-written.
+        tmp = self.path / "run.json.tmp"
+        tmp.write_text(json.dumps(self.info, indent=2, default=repr) + "\n")
+        tmp.replace(self.path / "run.json")
+
+
+def read_run(path: str | Path) -> dict[str, Any]:
+    """The contents of a run directory's run.json."""
+    file = Path(path) / "run.json"
+    if not file.is_file():
+        raise FileNotFoundError(f"{path} is not a run directory (no run.json)")
+    return json.loads(file.read_text())

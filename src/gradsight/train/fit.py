@@ -1,0 +1,331 @@
+"""`fit`: the one small training loop used by the CLI, the lab and the doctor."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import Tensor, nn
+
+from gradsight.data.task import Task
+from gradsight.telemetry.history import History
+from gradsight.telemetry.run_dir import RunDir
+from gradsight.train.batches import batches, steps_per_epoch
+from gradsight.train.callbacks import Callback, FitState
+from gradsight.train.optimizers import build_optimizer
+from gradsight.train.schedules import build_schedule
+
+# Loss values are moved to the host in blocks of this many steps: one sync per block.
+LOG_BLOCK = 50
+
+
+@dataclass
+class FitResult:
+    """What `fit` returns.
+
+    Attributes:
+        history: Per-step `loss` and `lr`, and `test/loss`, `test/<metric>` at evaluations.
+        metrics: Final `train_loss`, `train_<metric>`, `test_loss`, `test_<metric>`, `steps`
+            (taken), `time_s` and `diverged` (a non-finite loss stopped training).
+        run_dir: The run directory, when one was written.
+    """
+
+    history: History
+    metrics: dict[str, Any]
+    run_dir: Path | None = None
+
+
+def penalty(model: nn.Module, l1: float, l2: float) -> Tensor | None:
+    """Loss penalty l1 * sum|w| + (l2 / 2) * sum w^2 over all trainable parameters.
+
+    The l2 term's gradient is l2 * w, so with plain SGD it equals `weight_decay=l2`; with
+    adaptive optimizers it does not (the penalty's gradient is rescaled; AdamW's decay is not).
+    """
+    if not (l1 or l2):
+        return None
+    params = [p for p in model.parameters() if p.requires_grad]
+    total = torch.zeros((), device=params[0].device)
+    if l1:
+        total = total + l1 * sum(p.abs().sum() for p in params)
+    if l2:
+        total = total + 0.5 * l2 * sum(p.pow(2).sum() for p in params)
+    return total
+
+
+def _check(name: str, value: float | int | None, low: float, *, strict: bool = False) -> None:
+    if value is not None and (value <= low if strict else value < low):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {low}, got {value}")
+
+
+def fit(
+    model: nn.Module,
+    task: Task,
+    *,
+    optimizer: str = "sgd",
+    lr: float | None = None,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    batch_size: int | None = None,
+    steps: int | None = None,
+    epochs: int | None = None,
+    schedule: str = "constant",
+    clip_norm: float | None = None,
+    clip_value: float | None = None,
+    eval_every: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    run_dir: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    optimizer_options: dict[str, Any] | None = None,
+    schedule_options: dict[str, Any] | None = None,
+    progress: bool = False,
+    config: dict[str, Any] | None = None,
+) -> FitResult:
+    """Train `model` on `task` and evaluate it.
+
+    Each step: forward on a batch, data loss + optional l1/l2 penalty, backward, optional
+    clipping (by value, then by global norm, torch.nn.utils), optimizer step, schedule step.
+
+    Args:
+        model: Any nn.Module mapping the task's inputs to its outputs; trained in place.
+        task: The problem (`gs.data.load`).
+        optimizer: A name of `gradsight.train.OPTIMIZERS` (sgd, momentum, nag, adagrad,
+            rmsprop, adam, adamw, and those registered later).
+        lr: Learning rate; None takes the optimizer's default.
+        momentum: Momentum for sgd/rmsprop (momentum and nag default to 0.9).
+        nesterov: Nesterov momentum for sgd.
+        weight_decay: The optimizer's weight decay (decoupled only for adamw).
+        l1: Weight of the loss penalty l1 * sum|w|.
+        l2: Weight of the loss penalty (l2 / 2) * sum w^2 (see `penalty`).
+        batch_size: Examples per step; None is full-batch gradient descent.
+        steps: Optimizer steps; give this or `epochs` (default 500 steps).
+        epochs: Passes over the training set, converted to steps.
+        schedule: constant, step, cosine, cyclic or one_cycle (see `schedules`).
+        clip_norm: Clip the global gradient norm to this value.
+        clip_value: Clip each gradient element to [-clip_value, clip_value].
+        eval_every: Evaluate on the test split every this many steps (and always at the end).
+        seed: Seeds batch order and the RNG used during training (dropout); the global RNG
+            state is restored afterwards. The model's initial weights are the caller's.
+        device: Where to train.
+        run_dir: Write run.json and metric parts here (see `RunDir`).
+        callbacks: `Callback` objects called at start, after each step, at evaluations, at end.
+        optimizer_options: Other arguments of the torch.optim class (betas, eps, ...).
+        schedule_options: Arguments of the schedule (gamma, cycles, ...).
+        progress: Show a progress bar (only on a terminal).
+        config: What to store as the run's config in run.json (default: these arguments).
+
+    Returns:
+        A `FitResult`.
+    """
+    if steps is not None and epochs is not None:
+        raise ValueError(f"give steps or epochs, not both (got steps={steps}, epochs={epochs})")
+    _check("steps", steps, 1)
+    _check("epochs", epochs, 1)
+    _check("batch_size", batch_size, 1)
+    _check("eval_every", eval_every, 1)
+    _check("l1", l1, 0)
+    _check("l2", l2, 0)
+    _check("clip_norm", clip_norm, 0, strict=True)
+    _check("clip_value", clip_value, 0, strict=True)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("the model has no trainable parameters")
+    if epochs is not None:
+        steps = epochs * steps_per_epoch(len(task.x_train), batch_size)
+    steps = 500 if steps is None else steps
+
+    model.to(device)
+    task = task.to(device)
+    opt = build_optimizer(
+        optimizer,
+        model.parameters(),
+        lr,
+        momentum=momentum,
+        nesterov=nesterov,
+        weight_decay=weight_decay,
+        **(optimizer_options or {}),
+    )
+    scheduler = build_schedule(schedule, opt, steps, **(schedule_options or {}))
+    if config is None:
+        config = {
+            "model": type(model).__name__,
+            "task": {"name": task.name, **task.options},
+            "optimizer": optimizer,
+            "lr": opt.param_groups[0]["lr"],
+            "momentum": momentum,
+            "nesterov": nesterov,
+            "weight_decay": weight_decay,
+            "l1": l1,
+            "l2": l2,
+            "batch_size": batch_size,
+            "steps": steps,
+            "schedule": schedule,
+            "clip_norm": clip_norm,
+            "clip_value": clip_value,
+            "seed": seed,
+        }
+    run = RunDir(run_dir, config, seed) if run_dir is not None else None
+    history = History(run.metrics_dir if run else None)
+    state = FitState(model=model, optimizer=opt, task=task, history=history)
+    loop = _Loop(state, scheduler, batch_size, seed, l1, l2, clip_norm, clip_value, eval_every)
+
+    device_obj = torch.device(device)
+    rng_devices = [device_obj.index or 0] if device_obj.type == "cuda" else []
+    started = time.perf_counter()
+    with torch.random.fork_rng(devices=rng_devices), run.running() if run else nullcontext():
+        torch.manual_seed(seed)
+        loop.run(steps, callbacks, progress)
+        metrics = loop.final_metrics(time.perf_counter() - started)
+        history.flush()
+        if run is not None:
+            run.finish("finished", metrics=metrics)
+    return FitResult(history, metrics, run.path if run else None)
+
+
+class _Loop:
+    """The training loop's state and steps (kept apart from `fit`'s argument handling)."""
+
+    def __init__(
+        self,
+        state: FitState,
+        scheduler: Any,
+        batch_size: int | None,
+        seed: int,
+        l1: float,
+        l2: float,
+        clip_norm: float | None,
+        clip_value: float | None,
+        eval_every: int | None,
+    ) -> None:
+        self.state = state
+        self.scheduler = scheduler
+        x, y = state.task.split("train")
+        self.batches = batches(x, y, batch_size, seed)
+        self.l1, self.l2 = l1, l2
+        self.clip_norm, self.clip_value = clip_norm, clip_value
+        self.eval_every = eval_every
+        self.pending: list[tuple[int, Tensor, list[float]]] = []  # (step, loss, lrs)
+        self.steps_taken = 0
+        self.diverged = False
+        self.last_loss = math.nan
+
+    def run(self, steps: int, callbacks: Sequence[Callback], progress: bool) -> None:
+        state = self.state
+        state.model.train()
+        for callback in callbacks:
+            callback.on_fit_start(state)
+        try:
+            with _Bar(steps, progress) as bar:
+                for step in range(steps):
+                    state.step, state.loss = step, self.train_step()
+                    self.steps_taken = step + 1
+                    self.pending.append(
+                        (step, state.loss.detach(), [g["lr"] for g in state.optimizer.param_groups])
+                    )
+                    for callback in callbacks:
+                        callback.on_step_end(state)
+                    last = step == steps - 1
+                    if len(self.pending) >= LOG_BLOCK or last or state.stop:
+                        self.log_pending()
+                        bar.update(step + 1, loss=self.last_loss)
+                    if self.diverged or state.stop:
+                        break
+                    if self.eval_every and (step + 1) % self.eval_every == 0 and not last:
+                        self.evaluate(callbacks)
+        finally:
+            self.log_pending()
+            for callback in callbacks:
+                callback.on_fit_end(state)
+
+    def train_step(self) -> Tensor:
+        state = self.state
+        x, y = next(self.batches)
+        loss = state.task.loss_fn(state.model(x), y)
+        extra = penalty(state.model, self.l1, self.l2)
+        objective = loss if extra is None else loss + extra
+        state.optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        params = [p for p in state.model.parameters() if p.grad is not None]
+        if self.clip_value is not None:
+            torch.nn.utils.clip_grad_value_(params, self.clip_value)
+        if self.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, self.clip_norm)
+        state.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return loss
+
+    def log_pending(self) -> None:
+        """Move the buffered losses to the host (one sync) and into the History."""
+        if not self.pending:
+            return
+        losses = torch.stack([loss for _, loss, _ in self.pending]).tolist()
+        history = self.state.history
+        for (step, _, lrs), loss in zip(self.pending, losses, strict=True):
+            history.log(step, "loss", loss)
+            for index, lr in enumerate(lrs):
+                history.log(step, "lr", lr, "" if index == 0 else f"group{index}")
+        self.pending.clear()
+        self.last_loss = losses[-1]
+        # Diverged training gives nothing more to learn from; later steps would be NaN too.
+        self.diverged = not all(math.isfinite(v) for v in losses)
+        history.flush()
+
+    def evaluate(self, callbacks: Sequence[Callback]) -> dict[str, float]:
+        state = self.state
+        metrics = state.task.evaluate(state.model, "test")
+        for name, value in metrics.items():
+            state.history.log(state.step, f"test/{name}", value)
+        for callback in callbacks:
+            callback.on_eval(state, metrics)
+        return metrics
+
+    def final_metrics(self, seconds: float) -> dict[str, Any]:
+        task, model = self.state.task, self.state.model
+        train = task.evaluate(model, "train")
+        test = self.evaluate(())
+        return {
+            **{f"train_{k}": v for k, v in train.items()},
+            **{f"test_{k}": v for k, v in test.items()},
+            "steps": self.steps_taken,
+            "time_s": round(seconds, 3),
+            "diverged": self.diverged,
+        }
+
+
+class _Bar:
+    """A rich progress bar over training steps showing the latest loss (drawn on terminals only)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]training"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} steps"),
+            TextColumn("loss {task.fields[loss]:.4g}"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not (enabled and console.is_terminal),
+            transient=True,
+        )
+        self.task_id = self.progress.add_task("fit", total=total, loss=math.nan)
+
+    def update(self, completed: int, **fields: Any) -> None:
+        self.progress.update(self.task_id, completed=completed, **fields)
+
+    def __enter__(self) -> _Bar:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)

@@ -1,0 +1,51 @@
+import pandas as pd
+import pytest
+
+from gradsight.telemetry import History
+
+
+def filled(history: History) -> History:
+    history.log(0, "loss", 2.0)
+    history.log(0, "grad/norm", 0.5, "fc1")
+    history.log(1, "loss", 1.5)
+    history.log_many(1, {"grad/norm": 0.25, "weight/norm": 3.0}, layer="fc1")
+    return history
+
+
+def test_rows_and_series():
+    history = filled(History())
+    assert len(history) == 5
+    assert history.names() == ["loss", "grad/norm", "weight/norm"]
+    assert history.layers("grad/norm") == ["fc1"]
+    pd.testing.assert_series_equal(
+        history.series("loss"), pd.Series([2.0, 1.5], index=[0, 1], name="loss")
+    )
+    assert history.last("grad/norm", "fc1") == 0.25
+    assert list(history.frame.columns) == ["step", "name", "layer", "value"]
+
+
+def test_unknown_metric_is_a_key_error_naming_the_present_ones():
+    with pytest.raises(KeyError, match="present: loss"):
+        filled(History()).series("act/dead")
+
+
+def test_flush_writes_parts_that_load_back(tmp_path):
+    history = History(tmp_path / "metrics")
+    history.log(0, "loss", 2.0)
+    first = history.flush()
+    assert history.flush() is None  # nothing new
+    filled(history)
+    second = history.flush()
+    assert [first.name, second.name] == ["part-000001.parquet", "part-000002.parquet"]
+    loaded = History.load(tmp_path)
+    pd.testing.assert_frame_equal(loaded.frame, history.frame)
+
+
+def test_in_memory_history_never_writes(tmp_path):
+    history = filled(History())
+    assert history.flush() is None
+
+
+def test_load_without_parts_fails_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no metrics parts"):
+        History.load(tmp_path)
