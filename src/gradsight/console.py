@@ -28,7 +28,7 @@ def sparkline(values: Sequence[float], width: int = 24) -> str:
 def print_results(console: Console, results: Mapping[str, FitResult]) -> None:
     """One row per run: loss at the first and last step, its curve, final metrics."""
     table = Table(title="training results", title_justify="left")
-    table.add_column("run", overflow="fold")
+    table.add_column("run", no_wrap=True, overflow="ellipsis")
     for column in ("steps", "loss", "curve", "test", "time"):
         table.add_column(column, justify="left" if column == "curve" else "right", no_wrap=True)
     for name, result in results.items():
