@@ -5,24 +5,28 @@ import gradsight as gs
 
 task = gs.data.load("digits", seed=0)
 model = gs.models.mlp(64, 10, depth=10, activation="sigmoid", init="xavier_uniform")
-result = gs.fit(model, task, optimizer="sgd", lr=0.1, steps=1000, batch_size=64)
+result = gs.fit(model, task, optimizer="sgd", lr=0.1, steps=1000, batch_size=64, watch=True)
+result.history.table("grad/norm")     # per-layer gradient norms, one row per step
 ```
 """
 
 from gradsight import data, models, telemetry, train
 from gradsight._version import __version__
 from gradsight.data import Task
-from gradsight.telemetry import History
+from gradsight.telemetry import History, NonFinite, Watch, watch
 from gradsight.train import FitResult, fit
 
 __all__ = [
     "FitResult",
     "History",
+    "NonFinite",
     "Task",
+    "Watch",
     "__version__",
     "data",
     "fit",
     "models",
     "telemetry",
     "train",
+    "watch",
 ]

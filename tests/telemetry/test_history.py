@@ -21,7 +21,7 @@ def test_rows_and_series():
         history.series("loss"), pd.Series([2.0, 1.5], index=[0, 1], name="loss")
     )
     assert history.last("grad/norm", "fc1") == 0.25
-    assert list(history.frame.columns) == ["step", "name", "layer", "value"]
+    assert list(history.frame().columns) == ["step", "name", "layer", "value"]
 
 
 def test_unknown_metric_is_a_key_error_naming_the_present_ones():
@@ -38,7 +38,7 @@ def test_flush_writes_parts_that_load_back(tmp_path):
     second = history.flush()
     assert [first.name, second.name] == ["part-000001.parquet", "part-000002.parquet"]
     loaded = History.load(tmp_path)
-    pd.testing.assert_frame_equal(loaded.frame, history.frame)
+    pd.testing.assert_frame_equal(loaded.frame(), history.frame())
 
 
 def test_in_memory_history_never_writes(tmp_path):
@@ -49,3 +49,45 @@ def test_in_memory_history_never_writes(tmp_path):
 def test_load_without_parts_fails_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="no metrics parts"):
         History.load(tmp_path)
+
+
+def test_flushed_rows_leave_memory_but_stay_readable(tmp_path):
+    history = History(tmp_path)
+    for step in range(3):
+        history.log(step, "loss", float(step))
+        history.flush()
+    assert history._columns["step"] == []  # memory holds only unflushed rows
+    history.log(3, "loss", 3.0)
+    assert history.series("loss").tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert len(history) == 4
+
+
+def test_loaded_history_can_be_appended_and_flushed(tmp_path):
+    history = History(tmp_path)
+    history.log(0, "loss", 1.0)
+    history.flush()
+    again = History.load(tmp_path)
+    again.log(1, "loss", 0.5)
+    assert again.flush().name == "part-000002.parquet"
+    assert History.load(tmp_path).series("loss").tolist() == [1.0, 0.5]
+
+
+def test_half_written_part_is_never_read(tmp_path):
+    history = History(tmp_path)
+    history.log(0, "loss", 1.0)
+    history.flush()
+    (tmp_path / "part-000002.parquet.tmp").write_bytes(b"PAR1 half")
+    assert History.load(tmp_path).series("loss").tolist() == [1.0]
+
+
+def test_table_is_wide_by_layer():
+    table = filled(History()).table("grad/norm")
+    assert list(table.columns) == ["fc1"] and table.loc[1, "fc1"] == 0.25
+
+
+def test_save_writes_one_part(tmp_path):
+    history = filled(History())
+    history.save(tmp_path / "metrics")
+    pd.testing.assert_frame_equal(History.load(tmp_path).frame(), history.frame())
+    with pytest.raises(FileExistsError):
+        history.save(tmp_path / "metrics")

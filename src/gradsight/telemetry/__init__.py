@@ -2,5 +2,6 @@
 
 from gradsight.telemetry.history import History
 from gradsight.telemetry.run_dir import RunDir, read_run
+from gradsight.telemetry.watch import NonFinite, Watch, watch
 
-__all__ = ["History", "RunDir", "read_run"]
+__all__ = ["History", "NonFinite", "RunDir", "Watch", "read_run", "watch"]

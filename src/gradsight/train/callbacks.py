@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from gradsight.data.task import Task
 from gradsight.telemetry.history import History
+from gradsight.telemetry.watch import Watch
 
 
 @dataclass
@@ -21,6 +22,7 @@ class FitState:
         optimizer: Its optimizer.
         task: The task.
         history: The run's History (callbacks may log to it).
+        watch: The `gs.watch` recording the run (`watch.log(...)` adds values to a step).
         step: Index of the step just taken (0 for the first), or -1 before training.
         loss: The data loss of that step, a 0-d tensor on the device (no host sync).
         stop: Set to True to end training after this step.
@@ -31,6 +33,7 @@ class FitState:
     optimizer: torch.optim.Optimizer
     task: Task
     history: History
+    watch: Watch
     step: int = -1
     loss: Tensor | None = None
     stop: bool = False

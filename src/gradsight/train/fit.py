@@ -18,13 +18,17 @@ from torch import Tensor, nn
 from gradsight.data.task import Task
 from gradsight.telemetry.history import History
 from gradsight.telemetry.run_dir import RunDir
+from gradsight.telemetry.watch import Watch
 from gradsight.train.batches import batches, steps_per_epoch
 from gradsight.train.callbacks import Callback, FitState
 from gradsight.train.optimizers import build_optimizer
 from gradsight.train.schedules import build_schedule
 
-# Loss values are moved to the host in blocks of this many steps: one sync per block.
+# Without per-layer statistics, losses reach the host (and the run directory) in blocks of
+# this many steps: one sync per block.
 LOG_BLOCK = 50
+# `watch=False`: only loss, lr and non-finite losses are recorded.
+NO_WATCH = {"every": 0, "updates_every": 0, "activations_every": 0}
 
 
 @dataclass
@@ -32,7 +36,8 @@ class FitResult:
     """What `fit` returns.
 
     Attributes:
-        history: Per-step `loss` and `lr`, and `test/loss`, `test/<metric>` at evaluations.
+        history: Per-step `loss` and `lr`, `test/loss` and `test/<metric>` at evaluations,
+            and with `watch` the per-layer statistics of `gs.watch`.
         metrics: Final `train_loss`, `train_<metric>`, `test_loss`, `test_<metric>`, `steps`
             (taken), `time_s` and `diverged` (a non-finite loss stopped training).
         run_dir: The run directory, when one was written.
@@ -90,6 +95,7 @@ def fit(
     optimizer_options: dict[str, Any] | None = None,
     schedule_options: dict[str, Any] | None = None,
     progress: bool = False,
+    watch: bool | dict[str, Any] = False,
     config: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train `model` on `task` and evaluate it.
@@ -123,6 +129,9 @@ def fit(
         optimizer_options: Other arguments of the torch.optim class (betas, eps, ...).
         schedule_options: Arguments of the schedule (gamma, cycles, ...).
         progress: Show a progress bar (only on a terminal).
+        watch: Record per-layer statistics with `gs.watch`: True for its defaults, or a dict
+            of its options (every, updates_every, activations_every, ...). Loss, lr and
+            non-finite losses are always recorded; a non-finite value stops training.
         config: What to store as the run's config in run.json (default: these arguments).
 
     Returns:
@@ -176,7 +185,11 @@ def fit(
         }
     run = RunDir(run_dir, config, seed) if run_dir is not None else None
     history = History(run.metrics_dir if run else None)
-    state = FitState(model=model, optimizer=opt, task=task, history=history)
+    watch_options = {} if watch is True else dict(NO_WATCH if watch is False else watch)
+    monitor = Watch(
+        model, opt, history=history, on_nonfinite="stop", flush_every=LOG_BLOCK, **watch_options
+    )
+    state = FitState(model=model, optimizer=opt, task=task, history=history, watch=monitor)
     loop = _Loop(state, scheduler, batch_size, seed, l1, l2, clip_norm, clip_value, eval_every)
 
     device_obj = torch.device(device)
@@ -214,13 +227,10 @@ class _Loop:
         self.l1, self.l2 = l1, l2
         self.clip_norm, self.clip_value = clip_norm, clip_value
         self.eval_every = eval_every
-        self.pending: list[tuple[int, Tensor, list[float]]] = []  # (step, loss, lrs)
         self.steps_taken = 0
-        self.diverged = False
-        self.last_loss = math.nan
 
     def run(self, steps: int, callbacks: Sequence[Callback], progress: bool) -> None:
-        state = self.state
+        state, watch = self.state, self.state.watch
         state.model.train()
         for callback in callbacks:
             callback.on_fit_start(state)
@@ -228,22 +238,19 @@ class _Loop:
             with _Bar(steps, progress) as bar:
                 for step in range(steps):
                     state.step, state.loss = step, self.train_step()
+                    watch.log(loss=state.loss)
                     self.steps_taken = step + 1
-                    self.pending.append(
-                        (step, state.loss.detach(), [g["lr"] for g in state.optimizer.param_groups])
-                    )
                     for callback in callbacks:
                         callback.on_step_end(state)
-                    last = step == steps - 1
-                    if len(self.pending) >= LOG_BLOCK or last or state.stop:
-                        self.log_pending()
-                        bar.update(step + 1, loss=self.last_loss)
-                    if self.diverged or state.stop:
+                    if (step + 1) % LOG_BLOCK == 0:
+                        bar.update(step + 1, loss=watch.latest.get("loss", math.nan))
+                    # Diverged training has nothing more to teach; later steps would be NaN too.
+                    if watch.stopped or state.stop:
                         break
-                    if self.eval_every and (step + 1) % self.eval_every == 0 and not last:
+                    if self.eval_every and (step + 1) % self.eval_every == 0 and step + 1 < steps:
                         self.evaluate(callbacks)
         finally:
-            self.log_pending()
+            watch.close()
             for callback in callbacks:
                 callback.on_fit_end(state)
 
@@ -263,23 +270,7 @@ class _Loop:
         state.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
-        return loss
-
-    def log_pending(self) -> None:
-        """Move the buffered losses to the host (one sync) and into the History."""
-        if not self.pending:
-            return
-        losses = torch.stack([loss for _, loss, _ in self.pending]).tolist()
-        history = self.state.history
-        for (step, _, lrs), loss in zip(self.pending, losses, strict=True):
-            history.log(step, "loss", loss)
-            for index, lr in enumerate(lrs):
-                history.log(step, "lr", lr, "" if index == 0 else f"group{index}")
-        self.pending.clear()
-        self.last_loss = losses[-1]
-        # Diverged training gives nothing more to learn from; later steps would be NaN too.
-        self.diverged = not all(math.isfinite(v) for v in losses)
-        history.flush()
+        return loss.detach()
 
     def evaluate(self, callbacks: Sequence[Callback]) -> dict[str, float]:
         state = self.state
@@ -299,7 +290,7 @@ class _Loop:
             **{f"test_{k}": v for k, v in test.items()},
             "steps": self.steps_taken,
             "time_s": round(seconds, 3),
-            "diverged": self.diverged,
+            "diverged": self.state.watch.nonfinite is not None,
         }
 
 
