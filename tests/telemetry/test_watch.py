@@ -52,7 +52,9 @@ def test_gradient_norms_equal_the_hand_computed_ones():
     for name in ("0", "2", "4"):
         layer = model.get_submodule(name)
         expected = torch.cat([layer.weight.grad.flatten(), layer.bias.grad.flatten()])
-        assert value(w.history, "grad/norm", name) == pytest.approx(expected.norm().item(), rel=1e-6)
+        assert value(w.history, "grad/norm", name) == pytest.approx(
+            expected.norm().item(), rel=1e-6
+        )
         assert value(w.history, "grad/max_abs", name) == pytest.approx(
             expected.abs().max().item(), rel=1e-6
         )
@@ -102,8 +104,9 @@ def test_dead_units_of_a_relu_layer_pushed_negative_and_of_a_fresh_he_layer():
     assert value(w.history, "act/zero_frac", "3") == 1.0
 
 
-@pytest.mark.parametrize(("scale", "low", "high"), [(100.0, 0.9, 1.0), (0.01, 0.0, 0.01)],
-                         ids=["x100", "x0.01"])
+@pytest.mark.parametrize(
+    ("scale", "low", "high"), [(100.0, 0.9, 1.0), (0.01, 0.0, 0.01)], ids=["x100", "x0.01"]
+)
 def test_tanh_saturation_follows_the_input_scale(scale, low, high):
     model = mlp(nn.Tanh, sizes=(6, 64, 3))
     nn.init.xavier_normal_(model[0].weight)
@@ -148,7 +151,9 @@ def test_output_gradient_norms_equal_autograd():
     loss = nn.functional.cross_entropy(h, y)
     grads = torch.autograd.grad(loss, list(outputs.values()))
     for name, grad in zip(outputs, grads, strict=True):
-        assert value(w.history, "act/grad_norm", name) == pytest.approx(grad.norm().item(), rel=1e-5)
+        assert value(w.history, "act/grad_norm", name) == pytest.approx(
+            grad.norm().item(), rel=1e-5
+        )
 
 
 def test_hidden_state_gradient_norm_per_time_step_equals_autograd():
@@ -176,13 +181,17 @@ def test_watching_does_not_change_training_bit_for_bit():
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
         torch.manual_seed(11)
         if watched:
-            with watch(model, optimizer, every=1, updates_every=1, activations_every=1,
-                       histograms=True) as w:
+            with watch(
+                model, optimizer, every=1, updates_every=1, activations_every=1, histograms=True
+            ) as w:
                 losses = train(model, optimizer, 50, w)
         else:
             losses = train(model, optimizer, 50)
-        return torch.stack(losses), [p.detach().clone() for p in model.parameters()], \
-            torch.get_rng_state()
+        return (
+            torch.stack(losses),
+            [p.detach().clone() for p in model.parameters()],
+            torch.get_rng_state(),
+        )
 
     bare, watched = run(False), run(True)
     assert torch.equal(bare[0], watched[0])
@@ -207,18 +216,23 @@ def test_one_host_sync_per_logged_step(monkeypatch):
     model = mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     calls = {"n": 0}
-    original = torch.Tensor.tolist
+    original = torch.Tensor.cpu
 
-    def counting(self):
+    def counting(self, *args, **kwargs):
         calls["n"] += 1
-        return original(self)
+        return original(self, *args, **kwargs)
+
+    def forbidden(self, *args):
+        pytest.fail("a host sync other than the step's transfer")
 
     with watch(model, optimizer, every=4, updates_every=4, activations_every=4) as w:
-        monkeypatch.setattr(torch.Tensor, "tolist", counting)
-        monkeypatch.setattr(torch.Tensor, "item", lambda self: pytest.fail("item() called"))
+        monkeypatch.setattr(torch.Tensor, "cpu", counting)
+        for name in ("item", "tolist", "__bool__", "__float__"):
+            monkeypatch.setattr(torch.Tensor, name, forbidden)
         train(model, optimizer, 12, w)
         monkeypatch.undo()
     assert calls["n"] == 3  # steps 0, 4, 8; each also carries the losses logged before it
+    assert w.history.series("loss").index.tolist() == list(range(12))
 
 
 def test_gradient_accumulation_reports_the_accumulated_gradient():
@@ -249,45 +263,83 @@ def test_watch_without_an_optimizer_uses_step():
         w2.step()
 
 
-def nan_in(module: nn.Module, at_call: int):
-    calls = {"n": 0}
-
-    def inject(mod, args, out):
-        calls["n"] += 1
-        if calls["n"] == at_call:
-            return out * torch.nan
-        return None
-
-    return module.register_forward_hook(inject)
+def poison(module: nn.Module) -> dict:
+    """While `switch["on"]`, `module` outputs NaN (deterministically, so a replay sees it too)."""
+    switch = {"on": False}
+    module.register_forward_hook(lambda m, a, out: out * torch.nan if switch["on"] else None)
+    return switch
 
 
-def test_a_nan_injected_in_one_module_is_reported_with_its_name_and_step():
+def train_with_nan_at(model, optimizer, w, steps, bad_step, switch):
+    for step in range(steps):
+        switch["on"] = step == bad_step
+        x, y = batch(seed=step)
+        loss = nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        w.log(loss=loss)
+        if w.stopped:
+            break
+    switch["on"] = False
+
+
+def test_a_nan_in_one_module_is_reported_with_its_name_and_step():
     model = mlp(sizes=(6, 16, 16, 16, 3))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    handle = nan_in(model[2], at_call=5)  # the forward of step 4
-    with pytest.warns(RuntimeWarning, match="non-finite forward at step 4.*'2'"), \
-            watch(model, optimizer) as w:
-        train(model, optimizer, 8, w)
-    handle.remove()
+    switch = poison(model[2])
+    with pytest.warns(RuntimeWarning, match="non-finite gradient at step 4.*output of '2'"):
+        with watch(model, optimizer) as w:
+            train_with_nan_at(model, optimizer, w, 8, 4, switch)
     assert w.nonfinite.step == 4 and w.nonfinite.module == "2"
     assert w.nonfinite.param == "0.weight"  # NaN reaches every gradient; the first is named
     assert w.history.series("nonfinite/module", "2").index.tolist() == [4]
 
 
-@pytest.mark.parametrize("mode", ["raise", "stop"])
-def test_on_nonfinite_raise_and_stop(mode):
+def test_the_replay_changes_neither_rng_nor_buffers():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(6, 16), nn.BatchNorm1d(16), nn.Dropout(0.5), nn.ReLU(), nn.Linear(16, 3)
+    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    switch = poison(model[0])
+    w = watch(model, optimizer, on_nonfinite="stop")
+    switch["on"] = True
+    x, y = batch()
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    rng, running = torch.get_rng_state(), model[1].running_mean.clone()
+    optimizer.step()  # the pre-hook replays the forward
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert (
+        torch.equal(
+            model[1].running_mean,
+            running,
+        )
+        or torch.isnan(running).all()
+    )
+    assert w.nonfinite.module == "0"
+    w.close()
+
+
+def test_on_nonfinite_raise_keeps_the_weights_clean():
     model = mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    handle = nan_in(model[0], at_call=2)
-    w = watch(model, optimizer, on_nonfinite=mode)
-    if mode == "raise":
-        with pytest.raises(FloatingPointError, match="step 1"):
-            train(model, optimizer, 3, w)
-    else:
-        train(model, optimizer, 3, w)
-        assert w.stopped and w.nonfinite.step == 1
+    switch = poison(model[0])
+    w = watch(model, optimizer, on_nonfinite="raise")
+    with pytest.raises(FloatingPointError, match="step 1"):
+        train_with_nan_at(model, optimizer, w, 3, 1, switch)
+    assert all(torch.isfinite(p).all() for p in model.parameters())  # the step never ran
     w.close()
-    handle.remove()
+
+
+def test_on_nonfinite_stop_sets_the_flag():
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    switch = poison(model[0])
+    with watch(model, optimizer, on_nonfinite="stop") as w:
+        train_with_nan_at(model, optimizer, w, 5, 2, switch)
+    assert w.stopped and w.nonfinite.step == 2
 
 
 def test_hooks_are_removed_on_exit_also_after_an_error():
@@ -324,8 +376,11 @@ def test_log_refuses_non_scalars():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"every": -1}, "every must be an int >= 0"), ({"on_nonfinite": "ignore"}, "on_nonfinite"),
-     ({"flush_every": 0}, "flush_every must be >= 1")],
+    [
+        ({"every": -1}, "every must be an int >= 0"),
+        ({"on_nonfinite": "ignore"}, "on_nonfinite"),
+        ({"flush_every": 0}, "flush_every must be >= 1"),
+    ],
     ids=["every", "on_nonfinite", "flush_every"],
 )
 def test_bad_options(kwargs, message):

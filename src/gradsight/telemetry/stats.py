@@ -1,159 +1,173 @@
-"""On-device statistics of activations and parameters; no function here syncs with the host.
+"""Activation statistics: reductions on the device, arithmetic on the host.
 
-Activation statistics are gathered as additive sufficient statistics per forward call
-(`ActivationSums`), so calls can be combined exactly: several micro-batches of one optimizer
-step (gradient accumulation), or the T calls of a recurrent cell's activation in one forward.
+A forward hook turns a module's output into a few per-unit reductions (`reduce_output`, one
+kernel each, no host sync). After the step's single transfer to the host, `ActivationStats`
+combines the reductions of every call (micro-batches of one step, the T calls of a recurrent
+cell) and derives the statistics in float64 (`summarize`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
 # A sigmoid or tanh unit is "saturated" when its local derivative is below this fraction of
 # the derivative's maximum: the gradient through it is damped more than 20x. For the sigmoid,
-# s' = s(1 - s) <= 1/4, so s(1 - s) < 0.0125, i.e. s < 0.0127 or s > 0.9873 (|x| > 4.36);
-# for tanh, t' = 1 - t^2 <= 1, so |t| > 0.9747 (|x| > 2.18). (LeCun et al. 1998, "Efficient
-# BackProp", on keeping units out of the flat regions of the sigmoid.)
+# s' = s(1 - s) <= 1/4, so s(1 - s) < 0.0125, i.e. |s - 1/2| > 0.4873 (|x| > 4.36); for tanh,
+# t' = 1 - t^2 <= 1, so |t| > 0.9747 (|x| > 2.18). LeCun et al. 1998 ("Efficient BackProp")
+# on keeping units out of the flat regions of the sigmoid.
 SATURATION_DERIVATIVE_FRACTION = 0.05
-SIGMOID_MAX_DERIVATIVE = 0.25
-TANH_MAX_DERIVATIVE = 1.0
+SIGMOID_SATURATED_DISTANCE = math.sqrt(0.25 - SATURATION_DERIVATIVE_FRACTION * 0.25)
+TANH_SATURATED_ABS = math.sqrt(1 - SATURATION_DERIVATIVE_FRACTION)
 
 # Fixed histogram ranges per activation kind; values outside fall into the end bins.
 HISTOGRAM_BINS = 20
 HISTOGRAM_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 DEFAULT_HISTOGRAM_RANGE = (-4.0, 4.0)
 
-# Sum entries of `ActivationSums.totals`.
-COUNT, SUM, SUM_SQ, SATURATED, NONPOSITIVE = range(5)
 
-
-@dataclass
-class ActivationSums:
-    """Additive statistics of one module's output over one or more forward calls.
-
-    Attributes:
-        kind: The activation kind (see `activation_sums`).
-        totals: (5,) float tensor: element count, sum, sum of squares, saturated count,
-            non-positive count.
-        unit_sum: (F,) per-unit sums over all other dimensions (F = units: features or channels).
-        unit_rows: Number of values summed per unit.
-        unit_max: (F,) per-unit maximum (a ReLU-family unit whose maximum is <= 0 was off for
-            every example: dead on this batch); None for other kinds.
-        histogram: (HISTOGRAM_BINS,) counts, or None.
-    """
-
-    kind: str
-    totals: Tensor
-    unit_sum: Tensor
-    unit_rows: int
-    unit_max: Tensor | None
-    histogram: Tensor | None = None
-
-    def add(self, other: ActivationSums) -> None:
-        """Combine with the statistics of another call (same module, same units)."""
-        self.totals = self.totals + other.totals
-        self.unit_sum = self.unit_sum + other.unit_sum
-        self.unit_rows += other.unit_rows
-        if self.unit_max is not None and other.unit_max is not None:
-            self.unit_max = torch.maximum(self.unit_max, other.unit_max)
-        if self.histogram is not None and other.histogram is not None:
-            self.histogram = self.histogram + other.histogram
-
-
-def saturated_mask(y: Tensor, kind: str) -> Tensor | None:
-    """Elements of a sigmoid/tanh output in the flat region (see SATURATION_DERIVATIVE_FRACTION)."""
+def saturated_count(y: Tensor, kind: str) -> Tensor | None:
+    """Number of sigmoid/tanh outputs in the flat region (see SATURATION_DERIVATIVE_FRACTION)."""
+    # In-place comparisons on the temporary: about half the cost of allocating a bool mask.
     if kind == "sigmoid":
-        return y * (1 - y) < SATURATION_DERIVATIVE_FRACTION * SIGMOID_MAX_DERIVATIVE
+        return (y - 0.5).abs_().gt_(SIGMOID_SATURATED_DISTANCE).sum().reshape(1)
     if kind == "tanh":
-        return 1 - y * y < SATURATION_DERIVATIVE_FRACTION * TANH_MAX_DERIVATIVE
+        return y.abs().gt_(TANH_SATURATED_ABS).sum().reshape(1)
     return None
 
 
-def activation_sums(y: Tensor, kind: str, unit_dim: int, histogram: bool) -> ActivationSums:
-    """Sufficient statistics of one output tensor `y` (B, ..., F, ...) with units on `unit_dim`.
+def reduce_output(y: Tensor, kind: str, unit_dim: int, histogram: bool) -> list[Tensor]:
+    """Per-unit reductions of one output `y` (B, ..., F, ...), as 1-D tensors on its device.
 
     Args:
         y: A module's output.
-        kind: "sigmoid", "tanh", "relu" (ReLU family: dead units and zero fraction are
-            measured), "smooth" (ELU, GELU, SiLU, ...), or "linear" (pre-activations).
+        kind: "sigmoid", "tanh", "relu" (the ReLU family: dead units and the zero fraction are
+            measured), "smooth" (ELU, GELU, SiLU, ...) or "linear" (pre-activations).
         unit_dim: The dimension that indexes units (-1 for Linear layouts, 1 for conv).
-        histogram: Also count values into HISTOGRAM_BINS fixed bins.
+        histogram: Also count the values into HISTOGRAM_BINS fixed bins.
+
+    Returns:
+        [sum per unit (F,), norm of all values (1,)], then [saturated count (1,)] for
+        sigmoid/tanh, [non-positive count (1,), max per unit (F,)] for the ReLU family, and
+        [histogram (bins,)]. (A per-unit norm would cost ~15x the global one on CPU.)
     """
-    y = y.detach().float()
+    y = y.detach()
+    if y.dtype not in (torch.float32, torch.float64):
+        y = y.float()  # half-precision sums lose too much
     if y.dim() < 2:
         y = y.reshape(-1, 1)
     unit_dim = unit_dim % y.dim()
-    others = tuple(d for d in range(y.dim()) if d != unit_dim)
-    zero = y.new_zeros(())
-    saturated = saturated_mask(y, kind)
-    relu = kind == "relu"
-    totals = torch.stack(
-        [
-            y.new_tensor(float(y.numel())),
-            y.sum(),
-            torch.linalg.vector_norm(y).square(),
-            saturated.sum() if saturated is not None else zero,
-            (y <= 0).sum() if relu else zero,
-        ]
-    )
-    hist = None
+    others = [d for d in range(y.dim()) if d != unit_dim]
+    out = [y.sum(others), torch.linalg.vector_norm(y).reshape(1)]
+    saturated = saturated_count(y, kind)
+    if saturated is not None:
+        out.append(saturated)
+    if kind == "relu":
+        out += [(y <= 0).sum().reshape(1), y.amax(others)]
     if histogram:
         low, high = HISTOGRAM_RANGES.get(kind, DEFAULT_HISTOGRAM_RANGE)
-        hist = torch.histc(y.clamp(low, high), bins=HISTOGRAM_BINS, min=low, max=high)
-    return ActivationSums(
-        kind=kind,
-        totals=totals,
-        unit_sum=y.sum(others),
-        unit_rows=y.numel() // y.shape[unit_dim],
-        unit_max=y.amax(others) if relu else None,
-        histogram=hist,
-    )
-
-
-def activation_summary(
-    sums: ActivationSums, previous_unit_mean: Tensor | None
-) -> dict[str, Tensor]:
-    """Per-module statistics from combined sums, as 0-d tensors on the device.
-
-    - `act/mean` = sum / n; `act/std` = sqrt(sum_sq / n - mean^2) (population std);
-    - `act/saturated`: fraction of sigmoid/tanh values in the flat region;
-    - `act/dead`: fraction of ReLU-family units whose output was <= 0 for every example;
-    - `act/zero_frac`: fraction of ReLU-family values <= 0;
-    - `act/drift`: mean over units of |mu_u - mu_u_prev| / std, the shift of each unit's mean
-      since the last logged step in units of the layer's spread (the measurable face of
-      internal covariate shift, Ioffe & Szegedy 2015); absent on the first logged step.
-    """
-    n = sums.totals[COUNT]
-    mean = sums.totals[SUM] / n
-    std = (sums.totals[SUM_SQ] / n - mean.square()).clamp_min(0).sqrt()
-    out = {"act/mean": mean, "act/std": std}
-    if sums.kind in ("sigmoid", "tanh"):
-        out["act/saturated"] = sums.totals[SATURATED] / n
-    if sums.unit_max is not None:
-        out["act/dead"] = (sums.unit_max <= 0).float().mean()
-        out["act/zero_frac"] = sums.totals[NONPOSITIVE] / n
-    if previous_unit_mean is not None:
-        unit_mean = sums.unit_sum / sums.unit_rows
-        out["act/drift"] = (unit_mean - previous_unit_mean).abs().mean() / std.clamp_min(1e-12)
+        out.append(torch.histc(y.float().clamp(low, high), HISTOGRAM_BINS, low, high))
     return out
 
 
-def layer_reduce(values: Tensor, index: Tensor, layers: int, how: str) -> Tensor:
-    """Combine per-parameter values into per-layer values.
+@dataclass
+class ActivationStats:
+    """Host-side accumulation of one module's reductions over the calls of one step.
 
-    Args:
-        values: (P,) one value per parameter (a norm or a max).
-        index: (P,) layer index of each parameter.
-        layers: Number of layers L.
-        how: "norm" (sqrt of the sum of squares: the norm of the layer's concatenated
-            parameters) or "max".
-
-    Returns:
-        (L,) per-layer values.
+    Attributes:
+        kind: The activation kind (see `reduce_output`).
+        count: Number of values seen.
+        unit_sum: Per-unit sums (float64).
+        sum_sq: Sum of squares of all values.
+        rows: Values per unit.
+        saturated: Number of saturated values (sigmoid/tanh).
+        nonpositive: Number of values <= 0 (ReLU family).
+        unit_max: Per-unit maxima (ReLU family).
+        histogram: Bin counts, when histograms are on.
     """
-    if how == "norm":
-        return values.new_zeros(layers).index_add_(0, index, values.square()).sqrt()
-    return values.new_zeros(layers).scatter_reduce_(0, index, values, "amax", include_self=False)
+
+    kind: str
+    count: int = 0
+    unit_sum: np.ndarray | None = None
+    sum_sq: float = 0.0
+    rows: int = 0
+    saturated: float = 0.0
+    nonpositive: float = 0.0
+    unit_max: np.ndarray | None = None
+    histogram: np.ndarray | None = None
+    calls: int = 0
+
+    def add(self, values: list[np.ndarray], count: int, histogram: bool) -> None:
+        """Add one call's reductions (the host copies of `reduce_output`'s tensors)."""
+        unit_sum, norm, *rest = (np.asarray(v, dtype=np.float64) for v in values)
+        self.count += count
+        self.rows += count // max(len(unit_sum), 1)
+        self.unit_sum = unit_sum if self.unit_sum is None else self.unit_sum + unit_sum
+        self.sum_sq += float(norm[0]) ** 2
+        if self.kind in ("sigmoid", "tanh"):
+            self.saturated += float(rest.pop(0)[0])
+        if self.kind == "relu":
+            self.nonpositive += float(rest.pop(0)[0])
+            unit_max = rest.pop(0)
+            self.unit_max = (
+                unit_max if self.unit_max is None else np.maximum(self.unit_max, unit_max)
+            )
+        if histogram:
+            counts = rest.pop(0)
+            self.histogram = counts if self.histogram is None else self.histogram + counts
+        self.calls += 1
+
+    def summarize(self, previous_unit_mean: np.ndarray | None) -> dict[str, float]:
+        """The statistics of the module at this step.
+
+        - `act/mean` = sum / n; `act/std` = sqrt(sum_sq / n - mean^2) (population std);
+        - `act/saturated`: fraction of sigmoid/tanh values in the flat region;
+        - `act/dead`: fraction of ReLU-family units whose output was <= 0 for every example;
+        - `act/zero_frac`: fraction of ReLU-family values <= 0;
+        - `act/drift`: mean over units of |mu_u - mu_u_prev| / std: the shift of each unit's
+          mean since the last logged step, in units of the layer's spread (the measurable face
+          of internal covariate shift, Ioffe & Szegedy 2015); only with a previous step.
+        """
+        n = max(self.count, 1)
+        mean = self.unit_sum.sum() / n
+        std = math.sqrt(max(self.sum_sq / n - mean**2, 0.0))
+        out = {"act/mean": float(mean), "act/std": std}
+        if self.kind in ("sigmoid", "tanh"):
+            out["act/saturated"] = self.saturated / n
+        if self.kind == "relu":
+            out["act/dead"] = float(np.mean(self.unit_max <= 0))
+            out["act/zero_frac"] = self.nonpositive / n
+        unit_mean = self.unit_mean
+        if previous_unit_mean is not None and previous_unit_mean.shape == unit_mean.shape:
+            shift = float(np.mean(np.abs(unit_mean - previous_unit_mean)))
+            out["act/drift"] = shift / std if std > 0 else (0.0 if shift == 0 else math.inf)
+        return out
+
+    @property
+    def unit_mean(self) -> np.ndarray:
+        """Per-unit means."""
+        return self.unit_sum / max(self.rows, 1)
+
+
+def layer_norms(values: np.ndarray, owners: list[int], layers: int) -> np.ndarray:
+    """Per-layer norms sqrt(sum of squares) from per-parameter norms; NaN where a layer had none."""
+    out = np.full(layers, np.nan)
+    squares = np.zeros(layers)
+    np.add.at(squares, owners, np.asarray(values, dtype=np.float64) ** 2)
+    present = np.zeros(layers, dtype=bool)
+    present[owners] = True
+    out[present] = np.sqrt(squares[present])
+    return out
+
+
+def layer_maxima(values: np.ndarray, owners: list[int], layers: int) -> np.ndarray:
+    """Per-layer maxima from per-parameter maxima; NaN where a layer had none."""
+    out = np.full(layers, -np.inf)
+    with np.errstate(invalid="ignore"):  # NaN gradients stay NaN
+        np.maximum.at(out, owners, np.asarray(values, dtype=np.float64))
+    out[np.isneginf(out)] = np.nan
+    return out

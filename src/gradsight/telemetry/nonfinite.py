@@ -1,0 +1,78 @@
+"""Finding where a NaN or Inf came from: the first module whose output is non-finite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class NonFinite:
+    """The first non-finite value a watch saw.
+
+    Attributes:
+        step: The step.
+        source: "gradient" or "loss".
+        module: The first watched module, in forward order, whose output was non-finite.
+        param: The first parameter (in registration order) whose gradient was non-finite.
+    """
+
+    step: int
+    source: str
+    module: str | None
+    param: str | None
+
+    def __str__(self) -> str:
+        where = [f"output of {self.module!r}"] if self.module else []
+        where += [f"gradient of {self.param!r}"] if self.param else []
+        found = f": first in the {' and the '.join(where)}" if where else ""
+        return f"non-finite {self.source} at step {self.step}{found}"
+
+
+def first_nonfinite_module(
+    model: nn.Module, modules: list[tuple[str, nn.Module]], inputs: tuple[tuple, dict] | None
+) -> str | None:
+    """Replay the step's forward pass and name the first module whose output is non-finite.
+
+    Called only once a non-finite gradient has been seen, before the optimizer applies it, so
+    the weights are those that produced it; a healthy step pays nothing for this. The replay
+    runs without autograd, restores the RNG state (dropout) and every buffer (batch-norm
+    running statistics) afterwards, so training is unchanged. A NaN that does not come back
+    on replay (a different dropout mask, an earlier micro-batch) leaves the module unnamed.
+
+    Args:
+        model: The watched model.
+        modules: `(name, module)` pairs to check.
+        inputs: The `(args, kwargs)` of the model's last forward call.
+    """
+    if inputs is None:
+        return None
+    found: list[str] = []
+
+    def check(name: str, module: nn.Module, args: Any, out: Any) -> None:
+        if not found and isinstance(out, Tensor) and not bool(torch.isfinite(out).all()):
+            found.append(name)
+
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    handles = [
+        module.register_forward_hook(lambda m, a, o, name=name: check(name, m, a, o))
+        for name, module in modules
+    ]
+    devices = sorted({p.device.index or 0 for p in model.parameters() if p.is_cuda})
+    args, kwargs = inputs
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            model(*args, **kwargs)
+    except Exception:
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+        with torch.no_grad():
+            for name, buffer in model.named_buffers():
+                if name in buffers:
+                    buffer.copy_(buffers[name])
+    return found[0] if found else None
