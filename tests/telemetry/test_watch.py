@@ -1,3 +1,4 @@
+import itertools
 import math
 
 import pytest
@@ -12,7 +13,7 @@ from gradsight.telemetry.stats import SATURATION_DERIVATIVE_FRACTION
 def mlp(activation=nn.ReLU, sizes=(6, 16, 16, 3), seed=0, dropout=0.0):
     torch.manual_seed(seed)
     layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(activation())
@@ -288,9 +289,9 @@ def test_a_nan_in_one_module_is_reported_with_its_name_and_step():
     model = mlp(sizes=(6, 16, 16, 16, 3))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     switch = poison(model[2])
-    with pytest.warns(RuntimeWarning, match="non-finite gradient at step 4.*output of '2'"):
-        with watch(model, optimizer) as w:
-            train_with_nan_at(model, optimizer, w, 8, 4, switch)
+    expected = "non-finite gradient at step 4.*output of '2'"
+    with pytest.warns(RuntimeWarning, match=expected), watch(model, optimizer) as w:
+        train_with_nan_at(model, optimizer, w, 8, 4, switch)
     assert w.nonfinite.step == 4 and w.nonfinite.module == "2"
     assert w.nonfinite.param == "0.weight"  # NaN reaches every gradient; the first is named
     assert w.history.series("nonfinite/module", "2").index.tolist() == [4]
@@ -410,3 +411,30 @@ def test_fit_with_watch_records_per_layer_statistics():
     plain = gs.fit(gs.models.mlp(2, 3, depth=3, width=16, seed=0), task, lr=0.1, steps=20)
     assert plain.history.names() == ["lr", "loss", "test/loss", "test/accuracy"]
     assert plain.history.series("loss").tolist() == history.series("loss").tolist()
+
+
+def test_drift_is_zero_for_an_unchanged_distribution_and_grows_with_a_shift():
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    x, y = batch(256)
+    with watch(model, optimizer, activations_every=1) as w:
+        train(model, optimizer, 2, x=x, y=y)
+        train(model, optimizer, 1, x=x + 3.0, y=y)
+    drift = w.history.series("act/drift", "0")
+    assert drift.loc[1] == pytest.approx(0.0, abs=1e-9)
+    assert drift.loc[2] > 0.5
+
+
+def test_conv_units_are_channels():
+    model = gs.models.cnn((1, 8, 8), 10, channels=(4, 8), activation="relu", seed=0)
+    with torch.no_grad():
+        model.conv1.bias.fill_(-100.0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    x = torch.randn(16, 64)
+    with watch(model, optimizer, activations_every=1) as w:
+        nn.functional.cross_entropy(model(x), torch.zeros(16, dtype=torch.long)).backward()
+        optimizer.step()
+    assert value(w.history, "act/dead", "act1") == 1.0
+    # act1 is all zero, so conv2 outputs its bias: a channel is dead iff its bias is <= 0.
+    expected = (model.conv2.bias <= 0).float().mean().item()
+    assert value(w.history, "act/dead", "act2") == pytest.approx(expected)

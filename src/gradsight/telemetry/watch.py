@@ -125,6 +125,7 @@ class Watch:
         self._pending: list[tuple[int, list[Tensor], Consumer]] = []
         self._acts: dict[str, ActivationStats] = {}
         self._output_grads: dict[str, list[float]] = defaultdict(list)
+        self._activation_handles: list[Any] = []
         self._handles = self._install()
         self._closed = False
 
@@ -133,15 +134,25 @@ class Watch:
     def _install(self) -> list[Any]:
         model = self.model
         handles = [model.register_forward_pre_hook(self._on_forward_start, with_kwargs=True)]
-        for watched in self.modules:
-            hook = partial(self._on_output, watched.name, watched.kind, watched.unit_dim)
-            handles.append(watched.module.register_forward_hook(hook))
-        for name, tap in hidden_taps(model):
-            handles.append(tap.register_forward_hook(partial(self._on_hidden_state, name)))
         if self.optimizer is not None:
             handles.append(self.optimizer.register_step_pre_hook(self._before_step))
             handles.append(self.optimizer.register_step_post_hook(self._after_step))
         return handles
+
+    def _install_activation_hooks(self) -> None:
+        # Installed only for the steps that log activations and removed after the backward
+        # pass: a module with no hooks takes torch's fast call path on the other steps.
+        for watched in self.modules:
+            hook = partial(self._on_output, watched.name, watched.kind, watched.unit_dim)
+            self._activation_handles.append(watched.module.register_forward_hook(hook))
+        for name, tap in hidden_taps(self.model):
+            hook = partial(self._on_hidden_state, name)
+            self._activation_handles.append(tap.register_forward_hook(hook))
+
+    def _remove_activation_hooks(self) -> None:
+        for handle in self._activation_handles:
+            handle.remove()
+        self._activation_handles = []
 
     def _logs(self, every: int, step: int | None = None) -> bool:
         return every > 0 and (self._step if step is None else step) % every == 0
@@ -156,6 +167,8 @@ class Watch:
         self._unit_dim = -1
         self._tap_calls.clear()
         self._acts_now = self._logs(self.activations_every)
+        if self._acts_now and not self._activation_handles:
+            self._install_activation_hooks()
 
     def _on_output(self, name: str, kind: str, unit_dim: int | None, module, args, out) -> None:
         if not self._acts_now or not (torch.is_grad_enabled() and module.training):
@@ -183,6 +196,7 @@ class Watch:
             out.register_hook(partial(self._on_output_grad, f"{name}[{t}]"))
 
     def _before_step(self, optimizer: Any = None, args: Any = None, kwargs: Any = None) -> None:
+        self._remove_activation_hooks()
         if self._logs(self.every):
             self._record_gradients()
         if self._logs(self.updates_every):
@@ -210,6 +224,7 @@ class Watch:
         """
         if self.optimizer is not None:
             raise RuntimeError("this watch reads the optimizer's steps itself; do not call step()")
+        self._remove_activation_hooks()
         if self._logs(self.every):
             self._record_gradients()
         self._after_step()  # records the update when a snapshot was taken at the last call
@@ -277,9 +292,9 @@ class Watch:
 
     def _record_updates(self) -> None:
         views = [p.detach() for p in self.layout.params]
-        deltas = torch._foreach_sub(views, self._snapshot)
+        torch._foreach_sub_(self._snapshot, views)  # in place: the snapshot becomes -update
         tensors = [
-            torch.stack(torch._foreach_norm(deltas)),
+            torch.stack(torch._foreach_norm(self._snapshot)),
             torch.stack(torch._foreach_norm(views)),
         ]
         self._send(tensors, self._log_updates)
@@ -386,6 +401,7 @@ class Watch:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        self._remove_activation_hooks()
         try:
             self._sync()
         finally:
