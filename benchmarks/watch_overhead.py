@@ -7,8 +7,9 @@ watched loop, measured in one process in alternating blocks so machine noise hit
   SGD, CPU (the model the telemetry issue sets its targets on);
 - tiny model: 2 hidden layers of 32, batch 32 (where fixed per-step costs show most).
 
-Settings: `default` (gradient norms every step; weights, updates, activations every 10 steps)
-and `everything` (all of it every step, activation gradients included). With
+Settings: `default` (gradient norms every step; weights, updates, activations every 10 steps),
+`everything` (all of it every step, activation gradients included) and `light` (gradient
+norms every 5 steps, the rest every 50). With
 `pip install cockpit-for-pytorch "setuptools<81"`, Cockpit's cheapest preset ("economy") is
 timed on the reference model too.
 
@@ -29,6 +30,7 @@ from torch import nn
 import gradsight as gs
 
 SETTINGS = {
+    "light": {"every": 5, "updates_every": 50, "activations_every": 50},
     "default": {},
     "everything": {"every": 1, "updates_every": 1, "activations_every": 1},
 }

@@ -48,6 +48,7 @@ def test_train_from_an_example_writes_a_run_directory(tmp_path):
     assert info["metrics"]["steps"] == 60
     history = History.load(run_dir)
     assert len(history.series("loss")) == 60
+    assert history.layers("grad/norm") == ["fc1", "fc2", "fc3", "fc4"]  # watched by default
     assert history.series("test/accuracy").index.tolist() == [19, 39, 59]
     assert "digits_relu_he_adam" in result.output
 

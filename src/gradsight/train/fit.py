@@ -95,7 +95,7 @@ def fit(
     optimizer_options: dict[str, Any] | None = None,
     schedule_options: dict[str, Any] | None = None,
     progress: bool = False,
-    watch: bool | dict[str, Any] = False,
+    watch: bool | dict[str, Any] | None = None,
     config: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train `model` on `task` and evaluate it.
@@ -129,9 +129,10 @@ def fit(
         optimizer_options: Other arguments of the torch.optim class (betas, eps, ...).
         schedule_options: Arguments of the schedule (gamma, cycles, ...).
         progress: Show a progress bar (only on a terminal).
-        watch: Record per-layer statistics with `gs.watch`: True for its defaults, or a dict
-            of its options (every, updates_every, activations_every, ...). Loss, lr and
-            non-finite losses are always recorded; a non-finite value stops training.
+        watch: Record per-layer statistics with `gs.watch`: True for its defaults, a dict of
+            its options (every, updates_every, activations_every, ...), False for none; None
+            (the default) watches when there is a run directory. Loss, lr and non-finite
+            losses are always recorded; a non-finite loss or gradient stops training.
         config: What to store as the run's config in run.json (default: these arguments).
 
     Returns:
@@ -185,6 +186,8 @@ def fit(
         }
     run = RunDir(run_dir, config, seed) if run_dir is not None else None
     history = History(run.metrics_dir if run else None)
+    if watch is None:
+        watch = run_dir is not None
     watch_options = {} if watch is True else dict(NO_WATCH if watch is False else watch)
     monitor = Watch(
         model, opt, history=history, on_nonfinite="stop", flush_every=LOG_BLOCK, **watch_options
