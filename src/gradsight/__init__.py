@@ -10,20 +10,25 @@ result.history.table("grad/norm")     # per-layer gradient norms, one row per st
 ```
 """
 
-from gradsight import data, models, telemetry, train
+from gradsight import data, diagnosis, models, telemetry, train
 from gradsight._version import __version__
 from gradsight.data import Task
+from gradsight.diagnosis import Finding, Remedy, diagnose
 from gradsight.telemetry import History, NonFinite, Watch, watch
 from gradsight.train import FitResult, fit
 
 __all__ = [
     "FitResult",
+    "Finding",
     "History",
     "NonFinite",
+    "Remedy",
     "Task",
     "Watch",
     "__version__",
     "data",
+    "diagnose",
+    "diagnosis",
     "fit",
     "models",
     "telemetry",

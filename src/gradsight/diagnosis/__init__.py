@@ -8,5 +8,15 @@ from gradsight.diagnosis.finding import (
     load_findings,
     save_findings,
 )
+from gradsight.diagnosis.rules import RULES, diagnose
 
-__all__ = ["FINDING_KINDS", "REMEDIES", "Finding", "Remedy", "load_findings", "save_findings"]
+__all__ = [
+    "FINDING_KINDS",
+    "REMEDIES",
+    "RULES",
+    "Finding",
+    "Remedy",
+    "diagnose",
+    "load_findings",
+    "save_findings",
+]

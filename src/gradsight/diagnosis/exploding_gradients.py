@@ -1,0 +1,85 @@
+"""exploding_gradients: the gradient grows with depth, or spikes.
+
+Large weights multiply the back-propagated gradient by more than 1 per layer: with N(0, 1)
+weights a ReLU layer of fan-in n scales it by ~sqrt(n / 2) (He et al. 2015), and a few such
+layers turn steps into leaps (Pascanu et al. 2013).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradsight.diagnosis import thresholds as th
+from gradsight.diagnosis._metrics import Context, error_norms, fmt, has
+from gradsight.diagnosis.finding import Finding, Remedy
+from gradsight.telemetry.history import History
+
+EXPLANATION = (
+    "When weights are large, every layer multiplies the back-propagated gradient by more "
+    "than one, so it grows geometrically towards the input; steps then overshoot and "
+    "training oscillates or diverges."
+)
+REMEDIES = (
+    Remedy("gradient_clipping", "Caps the step whatever the gradient's size."),
+    Remedy("he_init", "Weights scaled to the fan-in keep the gradient's size constant."),
+    Remedy("batch_norm", "Normalises each layer, so weight scale no longer compounds."),
+    Remedy("lower_learning_rate", "Smaller steps survive large gradients."),
+    Remedy("weight_decay", "Keeps the weights from growing."),
+)
+
+
+def rule(history: History, context: Context) -> list[Finding]:
+    """Growth towards the input (first/last ratio) or spikes of the global norm."""
+    if not has(history, "grad/norm"):
+        return []
+    findings = []
+    norms, metric, layers = error_norms(history)
+    ratios = (norms[layers[0]] / norms[layers[-1]]).replace([np.inf, -np.inf], np.nan).dropna()
+    if len(layers) >= 3 and not ratios.empty:
+        ratio = float(ratios.median())
+        if ratio > th.EXPLODING_RATIO_WARNING:
+            severity = "critical" if ratio > th.EXPLODING_RATIO_CRITICAL else "warning"
+            findings.append(
+                Finding(
+                    kind="exploding_gradients",
+                    severity=severity,
+                    summary=(
+                        f"The back-propagated gradient ({metric}) grows by a factor "
+                        f"{fmt(ratio)} from {layers[-1]} to "
+                        f"{layers[0]} (median over {len(ratios)} logged steps)."
+                    ),
+                    explanation=EXPLANATION,
+                    layers=tuple(layers),
+                    steps=tuple(int(s) for s in norms.index[:1]),
+                    evidence={
+                        "first_last_ratio": ratio,
+                        "first_layer": layers[0],
+                        "last_layer": layers[-1],
+                    },
+                    remedies=REMEDIES,
+                )
+            )
+    glob = history.series("grad/norm_global") if has(history, "grad/norm_global") else None
+    if glob is not None and len(glob) >= 10:
+        finite = glob[np.isfinite(glob)]
+        median = float(finite.median()) if len(finite) else 0.0
+        if median > 0 and float(finite.max()) > th.EXPLODING_SPIKE_FACTOR * median:
+            step = int(finite.idxmax())
+            findings.append(
+                Finding(
+                    kind="exploding_gradients",
+                    severity="warning",
+                    summary=(
+                        f"The global gradient norm spikes to {fmt(float(finite.max()))} at step "
+                        f"{step}, {fmt(float(finite.max()) / median)} times its median."
+                    ),
+                    explanation=EXPLANATION,
+                    steps=(step,),
+                    evidence={"max": float(finite.max()), "median": median},
+                    remedies=REMEDIES,
+                )
+            )
+    return findings
+
+
+RULES = (rule,)

@@ -1,0 +1,53 @@
+"""`diagnose`: run every rule on a History, most severe findings first."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from gradsight.data.task import Task
+from gradsight.diagnosis import (
+    covariate_shift,
+    dead_units,
+    exploding_gradients,
+    learning_rate,
+    loss_plateau,
+    non_finite,
+    non_zero_centered,
+    saddle_point,
+    saturated_activations,
+    vanishing_gradients,
+)
+from gradsight.diagnosis._metrics import Context
+from gradsight.diagnosis.finding import SEVERITY_RANK, Finding
+from gradsight.telemetry.history import History
+
+RULES = (
+    *non_finite.RULES,
+    *vanishing_gradients.RULES,
+    *exploding_gradients.RULES,
+    *saturated_activations.RULES,
+    *dead_units.RULES,
+    *learning_rate.RULES,
+    *loss_plateau.RULES,
+    *saddle_point.RULES,
+    *non_zero_centered.RULES,
+    *covariate_shift.RULES,
+)
+
+
+def diagnose(
+    history: History, *, model: nn.Module | None = None, task: Task | None = None
+) -> list[Finding]:
+    """Name the pathologies visible in a run, with their evidence and ranked remedies.
+
+    Args:
+        history: What `gs.watch` recorded (loss, per-layer gradients, updates, activations).
+        model: The model, when at hand (unused by the current rules).
+        task: The task, when at hand: lets the input rules check the data.
+
+    Returns:
+        Findings, most severe first (rules' order within a severity).
+    """
+    context = Context(model=model, task=task)
+    findings = [finding for rule in RULES for finding in rule(history, context)]
+    return sorted(findings, key=lambda f: -SEVERITY_RANK[f.severity])

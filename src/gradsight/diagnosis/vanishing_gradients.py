@@ -1,0 +1,129 @@
+"""vanishing_gradients: the back-propagated gradient shrinks with depth, or over time.
+
+With a = sigma(z) the chain rule gives dL/dz_l = sigma'(z_l) W_{l+1}^T dL/dz_{l+1}; with
+sigmoid' <= 1/4 and weights of norm ~1 each layer divides the gradient by ~4, so the first
+layers of a deep sigmoid net receive almost nothing and stop learning (Hochreiter 1991;
+Glorot & Bengio 2010). In a vanilla RNN the same product runs over time steps
+(Bengio et al. 1994).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradsight.diagnosis import thresholds as th
+from gradsight.diagnosis._metrics import Context, error_norms, fmt, has, table, time_steps
+from gradsight.diagnosis.finding import Finding, Remedy
+from gradsight.telemetry.history import History
+
+DEPTH_EXPLANATION = (
+    "Each layer multiplies the back-propagated gradient by its activation's derivative and "
+    "its weights; sigmoid' <= 1/4 (tanh' <= 1, and less when saturated), so the product "
+    "shrinks geometrically with depth and the first layers barely learn."
+)
+TIME_EXPLANATION = (
+    "A vanilla RNN multiplies the gradient by W_hh^T diag(act'(z_t)) at every time step "
+    "back, so the error from the loss fades before it reaches early inputs: the network "
+    "cannot learn long-range dependencies."
+)
+
+
+def _factor(ratio: float) -> str:
+    return fmt(1 / ratio) if ratio > 0 else "infinity (no gradient reaches the first layer)"
+
+
+def _severity(ratio: float, warning: float, critical: float) -> str | None:
+    if ratio < critical:
+        return "critical"
+    if ratio < warning:
+        return "warning"
+    return None
+
+
+def depth(history: History, context: Context) -> list[Finding]:
+    """First/last layer gradient-norm ratio, median over logged steps."""
+    if not has(history, "grad/norm"):
+        return []
+    norms, metric, layers = error_norms(history)
+    if len(layers) < 3 or norms.empty:
+        return []
+    ratios = (norms[layers[0]] / norms[layers[-1]]).replace([np.inf, -np.inf], np.nan).dropna()
+    if ratios.empty:
+        return []
+    ratio = float(ratios.median())
+    severity = _severity(ratio, th.VANISHING_RATIO_WARNING, th.VANISHING_RATIO_CRITICAL)
+    if severity is None:
+        return []
+    first_step = norms.iloc[0]
+    starved = int((first_step < th.VANISHING_LAYER_FRACTION * first_step[layers[-1]]).sum())
+    saturating = has(history, "act/saturated")
+    remedies = [Remedy("relu_activation", "ReLU's derivative is 1 wherever the unit is on.")]
+    remedies += [Remedy("he_init", "Keeps the signal's variance constant across ReLU layers.")]
+    remedies += [Remedy("batch_norm", "Re-centres and rescales every layer's pre-activations.")]
+    remedies += [Remedy("residual_connections", "The identity path carries the gradient back.")]
+    if not saturating:
+        remedies = [remedies[2], remedies[3], remedies[1], remedies[0]]
+    remedies.append(Remedy("layerwise_pretraining", "Gives early layers useful weights first."))
+    return [
+        Finding(
+            kind="vanishing_gradients",
+            severity=severity,
+            summary=(
+                f"The back-propagated gradient ({metric}) falls by a factor {_factor(ratio)} "
+                f"from {layers[-1]} to "
+                f"{layers[0]} (median over {len(ratios)} logged steps); at step "
+                f"{int(norms.index[0])} {starved} of {len(layers)} layers get less than "
+                f"{fmt(th.VANISHING_LAYER_FRACTION)} of the last layer's."
+            ),
+            explanation=DEPTH_EXPLANATION,
+            layers=tuple(layers),
+            steps=tuple(int(s) for s in norms.index[:1]),
+            evidence={
+                "first_last_ratio": ratio,
+                "first_layer": layers[0],
+                "last_layer": layers[-1],
+                "layers_below_fraction": starved,
+                "metric": metric,
+                "norm_first_step": {k: float(v) for k, v in first_step.items()},
+            },
+            remedies=tuple(remedies),
+        )
+    ]
+
+
+def over_time(history: History, context: Context) -> list[Finding]:
+    """dL/dh_0 against dL/dh_T for gradsight RNNs, over the last half of logged steps."""
+    steps = time_steps(history)
+    if len(steps) < 3:
+        return []
+    norms = table(history, "act/grad_norm", last=0.5)[steps]
+    ratios = (norms[steps[0]] / norms[steps[-1]]).replace([np.inf, -np.inf], np.nan).dropna()
+    if ratios.empty:
+        return []
+    ratio = float(ratios.median())
+    severity = _severity(ratio, th.TEMPORAL_RATIO_WARNING, th.TEMPORAL_RATIO_CRITICAL)
+    if severity is None:
+        return []
+    return [
+        Finding(
+            kind="vanishing_gradients",
+            severity=severity,
+            summary=(
+                f"The gradient with respect to the hidden state falls by a factor "
+                f"{_factor(ratio)} from the last time step to the first ({len(steps)} steps, "
+                f"median over the last half of training)."
+            ),
+            explanation=TIME_EXPLANATION,
+            layers=(steps[0], steps[-1]),
+            steps=tuple(int(s) for s in norms.index[-1:]),
+            evidence={"first_last_ratio": ratio, "time_steps": len(steps)},
+            remedies=(
+                Remedy("lstm_cell", "The LSTM's additive cell state keeps the gradient alive."),
+                Remedy("gradient_clipping", "Lets a larger learning rate through safely."),
+                Remedy("adaptive_optimizer", "Rescales the small gradients of early steps."),
+            ),
+        )
+    ]
+
+
+RULES = (depth, over_time)
