@@ -1,6 +1,7 @@
 from rich.console import Console
 
 from gradsight.demo import FAILING, HEALTHY, run_demo
+from gradsight.diagnosis import load_findings
 from gradsight.telemetry import read_run
 
 
@@ -15,5 +16,9 @@ def test_demo_shows_the_failing_and_the_healthy_net(tmp_path):
     text = console.export_text()
     assert FAILING in text and HEALTHY in text
     assert f"{failing:.1%} test accuracy" in text
+    assert "CRITICAL vanishing_gradients" in text
     for name in (FAILING, HEALTHY):
         assert read_run(tmp_path / name)["status"] == "finished"
+    assert load_findings(tmp_path / HEALTHY / "findings.json") == []
+    kinds = {f.kind for f in load_findings(tmp_path / FAILING / "findings.json")}
+    assert "vanishing_gradients" in kinds

@@ -18,8 +18,8 @@ from gradsight.telemetry import History, NonFinite, Watch, watch
 from gradsight.train import FitResult, fit
 
 __all__ = [
-    "FitResult",
     "Finding",
+    "FitResult",
     "History",
     "NonFinite",
     "Remedy",

@@ -9,6 +9,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from gradsight.diagnosis import Finding
 from gradsight.train import FitResult
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -49,3 +50,22 @@ def print_results(console: Console, results: Mapping[str, FitResult]) -> None:
             f"{metrics['time_s']:.3g}s",
         )
     console.print(table)
+
+
+SEVERITY_STYLES = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def print_findings(console: Console, findings: Sequence[Finding], remedies: int = 3) -> None:
+    """Each finding: severity, kind, the sentence with its numbers, the best remedies."""
+    if not findings:
+        console.print("[green]No pathology found.[/]")
+        return
+    for finding in findings:
+        style = SEVERITY_STYLES[finding.severity]
+        console.print(
+            f"[{style}]{finding.severity.upper()}[/] [bold]{finding.kind}[/]: {finding.summary}",
+            highlight=False,
+        )
+        best = ", ".join(r.name for r in finding.remedies[:remedies])
+        if best:
+            console.print(f"    remedies: {best}", highlight=False)

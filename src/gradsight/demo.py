@@ -9,7 +9,8 @@ from pathlib import Path
 from rich.console import Console
 
 from gradsight.config import load_config, prepare
-from gradsight.console import print_results
+from gradsight.console import print_findings, print_results
+from gradsight.diagnosis import diagnose, save_findings
 from gradsight.train import FitResult, fit
 
 FAILING = "digits_sigmoid_deep"
@@ -45,7 +46,14 @@ def run_demo(console: Console, run_dir: Path) -> dict[str, FitResult]:
     failing, healthy = (results[n].metrics["test_accuracy"] for n in (FAILING, HEALTHY))
     console.print(
         f"The deep sigmoid MLP reaches {failing:.1%} test accuracy where the ReLU MLP reaches "
-        f"{healthy:.1%}: the classic failure of deep sigmoid nets (sigmoid' <= 1/4, so the "
-        f"back-propagated gradient shrinks layer by layer). Runs are in {run_dir}/."
+        f"{healthy:.1%}. gradsight's diagnosis of the failing run:"
     )
+    for name, result in results.items():
+        findings = diagnose(result.history)
+        save_findings(findings, result.run_dir / "findings.json")
+        if name == FAILING:
+            print_findings(console, findings)
+        else:
+            console.print(f"and of the healthy run: {len(findings)} findings.")
+    console.print(f"Runs, with their findings.json, are in {run_dir}/.")
     return results
