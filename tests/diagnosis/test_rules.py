@@ -103,3 +103,13 @@ def test_every_threshold_has_its_reason():
     for index in constants:  # a comment block stands above each group of constants
         above = text[max(0, index - 6) : index]
         assert any(line.startswith("#") for line in above), text[index]
+
+
+def test_lr_times_lambda_max_above_two_is_evidence_of_a_too_high_rate():
+    rows = losses([1.0 / (1 + s) for s in range(40)])
+    rows += [(s, "lr", "", 0.5) for s in range(40)]
+    rows += [(10, "curv/lambda_max", "", 5.0)]  # 0.5 * 5 = 2.5 > 2
+    finding = next(f for f in diagnose(history_with(rows)) if f.kind == "learning_rate_too_high")
+    assert finding.evidence["max_lr_times_lambda_max"] == 2.5
+    rows[-1] = (10, "curv/lambda_max", "", 3.0)  # 1.5 < 2: stable
+    assert not [f for f in diagnose(history_with(rows)) if f.kind == "learning_rate_too_high"]

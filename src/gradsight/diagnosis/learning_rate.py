@@ -25,17 +25,33 @@ def _update_ratio(history: History) -> float | None:
     return float(medians.max()) if len(medians) else None
 
 
+def _sharpness(history: History) -> float | None:
+    """The largest lr * lambda_max over steps where both were logged (None without curvature).
+
+    Gradient descent is stable along the sharpest direction only while lr * lambda_max < 2;
+    training at the "edge of stability" hovers there (Cohen et al. 2021).
+    """
+    if not (has(history, "curv/lambda_max") and has(history, "lr")):
+        return None
+    sharp = history.series("curv/lambda_max")
+    lr = history.series("lr")
+    steps = sharp.index.intersection(lr.index)
+    return float((sharp[steps] * lr[steps]).max()) if len(steps) else None
+
+
 def too_high(history: History, context: Context) -> list[Finding]:
-    """The loss rose or diverged, or updates rewrite the weights each step."""
+    """The loss rose or diverged, updates rewrite the weights each step, or lr * lambda_max > 2."""
     if not has(history, "loss"):
         return []
     start, end, _ = loss_ends(history)
     ratio = _update_ratio(history)
+    sharpness = _sharpness(history)
     loss = history.series("loss")
     diverged = not np.isfinite(loss.to_numpy()).all()
     rose = math.isfinite(start) and (not math.isfinite(end) or end > th.LOSS_RISE_FACTOR * start)
     large = ratio is not None and ratio > th.UPDATE_RATIO_HIGH
-    if not (diverged or rose or large):
+    unstable = sharpness is not None and sharpness > th.STABILITY_LIMIT
+    if not (diverged or rose or large or unstable):
         return []
     reasons = []
     if diverged:
@@ -62,6 +78,7 @@ def too_high(history: History, context: Context) -> list[Finding]:
                 "loss_end": end,
                 "max_median_update_ratio": ratio,
                 "diverged": diverged,
+                "max_lr_times_lambda_max": sharpness,
             },
             remedies=(
                 Remedy("lower_learning_rate", "Try a tenth of the current rate."),

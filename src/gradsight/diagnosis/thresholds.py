@@ -57,6 +57,10 @@ LOSS_RISE_FACTOR = 1.5
 # The classic rule of thumb: update/weight ratios near 1e-3 are healthy (Karpathy, CS231n);
 # a median above 1e-1 means each step rewrites a tenth of the weights.
 UPDATE_RATIO_HIGH = 1e-1
+# Gradient descent on a quadratic is stable only while lr * lambda_max < 2 (the step must not
+# overshoot the sharpest direction by more than the distance to its minimum; Cohen et al.
+# 2021 show training settles at this "edge of stability").
+STABILITY_LIMIT = 2.0
 
 # -- learning_rate_too_low --------------------------------------------------------------------
 # Every layer's median update ratio below this, with the loss barely moving.
