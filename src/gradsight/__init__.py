@@ -14,6 +14,7 @@ from gradsight import data, diagnosis, models, telemetry, train
 from gradsight._version import __version__
 from gradsight.data import Task
 from gradsight.diagnosis import Finding, Remedy, diagnose
+from gradsight.report import report
 from gradsight.telemetry import History, NonFinite, Watch, watch
 from gradsight.train import FitResult, fit
 
@@ -31,6 +32,7 @@ __all__ = [
     "diagnosis",
     "fit",
     "models",
+    "report",
     "telemetry",
     "train",
     "watch",

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from gradsight._version import __version__
 from gradsight.config import ConfigError, load_config, prepare
+from gradsight.console import print_findings
 
 app = typer.Typer(
     help="gradsight: find out why a neural network is not learning, and prove the fix.",
@@ -100,6 +101,96 @@ def demo(
     from gradsight.demo import run_demo
 
     run_demo(console, run_dir)
+
+
+# The exit status of `diagnose --fail-on` when a finding reaches the threshold.
+FINDINGS_FAILED = 1
+
+
+def _load_run(run_dir: Path):
+    """run.json and History of a run directory, or the bad-input exit (one line)."""
+    from gradsight.telemetry import History, read_run
+
+    if not run_dir.is_dir():
+        raise fail(f"{run_dir} is not a run directory (no such folder)")
+    try:
+        info = read_run(run_dir)
+        history = History.load(run_dir)
+    except FileNotFoundError as error:
+        raise fail(str(error)) from None
+    except (ValueError, OSError) as error:
+        raise fail(f"{run_dir}: cannot read the run: {error}") from None
+    if len(history) == 0:
+        raise fail(f"{run_dir}: no metrics logged yet")
+    return info, history
+
+
+def _run_diagnosis(run_dir: Path, history):
+    """`diagnose(history)`, saved as run_dir/findings.json."""
+    from gradsight.diagnosis import diagnose, save_findings
+
+    findings = diagnose(history)
+    save_findings(findings, run_dir / "findings.json")
+    return findings
+
+
+@app.command(epilog="Example: gradsight report runs/digits_sigmoid_deep-20250101-120000")
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (run.json, metrics/).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="The HTML file (default RUN_DIR/report.html).")
+    ] = None,
+) -> None:
+    """Write a run's report: one self-contained HTML page, and its figures as PNG files.
+
+    Uses RUN_DIR/findings.json when present; otherwise diagnoses the run and writes it.
+    """
+    from gradsight.diagnosis import load_findings
+    from gradsight.report import report as write_report
+
+    info, history = _load_run(run_dir)
+    findings_file = run_dir / "findings.json"
+    if findings_file.is_file():
+        try:
+            findings = load_findings(findings_file)
+        except (ValueError, TypeError, KeyError) as error:
+            raise fail(f"{findings_file}: not a findings file: {error}") from None
+    else:
+        findings = _run_diagnosis(run_dir, history)
+    path = write_report(
+        history,
+        findings,
+        out or run_dir / "report.html",
+        title=str((info.get("config") or {}).get("name") or run_dir.name),
+        run_info=info,
+        figures_dir=run_dir / "figures",
+    )
+    typer.echo(f"report: {path}")  # plain and unwrapped, for scripts
+
+
+@app.command(epilog="Example: gradsight diagnose runs/demo/sigmoid --fail-on critical")
+def diagnose(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (run.json, metrics/).")],
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit with status 1 when a finding is this severe or worse: warning | critical.",
+        ),
+    ] = None,
+) -> None:
+    """Diagnose a run: print its findings and remedies, and write RUN_DIR/findings.json."""
+    from gradsight.diagnosis.finding import SEVERITY_RANK
+
+    if fail_on is not None and fail_on not in ("warning", "critical"):
+        raise fail(f"--fail-on must be warning or critical, got {fail_on!r}")
+    _, history = _load_run(run_dir)
+    findings = _run_diagnosis(run_dir, history)
+    print_findings(console, findings)
+    if fail_on is not None and any(
+        SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on] for f in findings
+    ):
+        raise typer.Exit(FINDINGS_FAILED)
 
 
 def main() -> None:

@@ -7,7 +7,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from gradsight.diagnosis import Finding
 from gradsight.train import FitResult
@@ -52,20 +54,33 @@ def print_results(console: Console, results: Mapping[str, FitResult]) -> None:
     console.print(table)
 
 
-SEVERITY_STYLES = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+SEVERITY_STYLES = {"critical": "bold red", "warning": "bold yellow", "info": "bold blue"}
 
 
-def print_findings(console: Console, findings: Sequence[Finding], remedies: int = 3) -> None:
-    """Each finding: severity, kind, the sentence with its numbers, the best remedies."""
+def print_findings(console: Console, findings: Sequence[Finding]) -> None:
+    """Each finding: severity, kind, the sentence with its numbers, the layers, the
+    mechanism, and the remedies ranked (every text escaped: layer names hold brackets)."""
+
+    def indented(markup: str, style: str = "") -> None:
+        # Wrapped by hand so that continuation lines keep the indent (and no trailing padding).
+        text = Text.from_markup(markup, style=style)
+        for line in text.wrap(console, max(console.width - 2, 20)):
+            console.print(Text("  ") + line)
+
     if not findings:
-        console.print("[green]No pathology found.[/]")
+        console.print("[bold green]no problem found[/]")
         return
     for finding in findings:
         style = SEVERITY_STYLES[finding.severity]
         console.print(
-            f"[{style}]{finding.severity.upper()}[/] [bold]{finding.kind}[/]: {finding.summary}",
-            highlight=False,
+            f"[{style}]{finding.severity.upper()}[/] [bold]{finding.kind}[/]: "
+            f"{escape(finding.summary)}"
         )
-        best = ", ".join(r.name for r in finding.remedies[:remedies])
-        if best:
-            console.print(f"    remedies: {best}", highlight=False)
+        if finding.layers:
+            indented(f"layers: {escape(', '.join(finding.layers))}", style="dim")
+        if finding.explanation:
+            indented(escape(finding.explanation))
+        for rank, remedy in enumerate(finding.remedies, 1):
+            reason = f" ({escape(remedy.reason)})" if remedy.reason else ""
+            indented(f"{rank}. [cyan]{remedy.name}[/]: {escape(remedy.description)}{reason}")
+        console.print()
