@@ -86,8 +86,15 @@ def cockpit_step(model, optimizer, x, y):
         loss = loss_fn(out, y)
         losses = individual(out, y)
         optimizer.zero_grad()
-        with cockpit(state["step"], info={"batch_size": len(x), "individual_losses": losses,
-                                          "loss": loss, "optimizer": optimizer}):
+        with cockpit(
+            state["step"],
+            info={
+                "batch_size": len(x),
+                "individual_losses": losses,
+                "loss": loss,
+                "optimizer": optimizer,
+            },
+        ):
             loss.backward(create_graph=cockpit.create_graph(state["step"]))
         optimizer.step()
         state["step"] += 1

@@ -10,10 +10,11 @@ result.history.table("grad/norm")     # per-layer gradient norms, one row per st
 ```
 """
 
-from gradsight import data, diagnosis, models, telemetry, train
+from gradsight import curvature, data, diagnosis, models, optim, playground, telemetry, train
 from gradsight._version import __version__
 from gradsight.data import Task
 from gradsight.diagnosis import Finding, Remedy, diagnose
+from gradsight.optim import lr_find
 from gradsight.report import report
 from gradsight.telemetry import History, NonFinite, Watch, watch
 from gradsight.train import FitResult, fit
@@ -27,11 +28,15 @@ __all__ = [
     "Task",
     "Watch",
     "__version__",
+    "curvature",
     "data",
     "diagnose",
     "diagnosis",
     "fit",
+    "lr_find",
     "models",
+    "optim",
+    "playground",
     "report",
     "telemetry",
     "train",

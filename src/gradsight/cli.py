@@ -193,6 +193,71 @@ def diagnose(
         raise typer.Exit(FINDINGS_FAILED)
 
 
+@app.command("lr-find", epilog="Example: gradsight lr-find examples/digits_relu_he_adam.toml")
+def lr_find_command(
+    config: Annotated[Path, typer.Argument(help="TOML config; its [train] optimizer is tested.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a value, e.g. --set train.momentum=0.9."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="The plot (default NAME-lr-find.png).")
+    ] = None,
+    start_lr: Annotated[float, typer.Option("--start-lr", help="First learning rate.")] = 1e-7,
+    end_lr: Annotated[float, typer.Option("--end-lr", help="Last learning rate.")] = 10.0,
+    num_it: Annotated[int, typer.Option("--num-it", help="Steps of the test.")] = 100,
+) -> None:
+    """Run the LR range test (Smith 2017) on a config's model and task; print the suggestions."""
+    from gradsight.optim.lr_find_cli import describe, lr_find_from_config
+
+    try:
+        result, png = lr_find_from_config(
+            config, set_ or [], out, start_lr=start_lr, end_lr=end_lr, num_it=num_it
+        )
+    except ValueError as error:  # ConfigError is a ValueError
+        raise fail(f"lr-find: {error}") from None
+    console.print(describe(result), markup=False, highlight=False)
+    console.print(f"plot: {png}", markup=False, highlight=False)
+
+
+@app.command(
+    epilog="Example: gradsight playground --surface saddle --optimizer sgd --optimizer adam"
+)
+def playground(
+    surface: Annotated[
+        str,
+        typer.Option(
+            "--surface",
+            help="saddle | monkey_saddle | ill_conditioned | rosenbrock | beale | himmelblau "
+            "| plateau.",
+        ),
+    ] = "saddle",
+    optimizer: Annotated[
+        list[str] | None,
+        typer.Option("--optimizer", help="An optimizer name (repeatable; default: six of them)."),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out-dir", help="Where SURFACE.png and SURFACE.gif go.")
+    ] = Path("playground"),
+    steps: Annotated[
+        int | None, typer.Option("--steps", help="Steps per optimizer (default: the surface's).")
+    ] = None,
+    frames: Annotated[int, typer.Option("--frames", help="Frames of the GIF.")] = 40,
+) -> None:
+    """Race optimizers over a 2D loss surface: a PNG, an animated GIF and a summary table."""
+    from gradsight.playground import DEFAULT_OPTIMIZERS
+    from gradsight.playground import playground as run_playground
+
+    try:
+        result = run_playground(
+            surface, optimizer or DEFAULT_OPTIMIZERS, out_dir=out_dir, steps=steps, frames=frames
+        )
+    except ValueError as error:
+        raise fail(f"playground: {error}") from None
+    console.print(result.table, markup=False, highlight=False)
+    console.print(f"wrote {result.png} and {result.gif}", markup=False, highlight=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

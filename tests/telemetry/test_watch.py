@@ -438,3 +438,24 @@ def test_conv_units_are_channels():
     # act1 is all zero, so conv2 outputs its bias: a channel is dead iff its bias is <= 0.
     expected = (model.conv2.bias <= 0).float().mean().item()
     assert value(w.history, "act/dead", "act2") == pytest.approx(expected)
+
+
+def test_curvature_every_logs_the_hessian_extremes_and_leaves_training_alone():
+    task = gs.data.load("spirals", n_train=128, n_test=32)
+
+    def run(watch):
+        model = gs.models.mlp(2, 3, depth=3, width=8, activation="tanh", seed=0)
+        return gs.fit(model, task, lr=0.1, steps=12, batch_size=32, watch=watch)
+
+    plain, curved = run({}), run({"curvature_every": 5})
+    assert curved.history.series("loss").tolist() == plain.history.series("loss").tolist()
+    lambda_max = curved.history.series("curv/lambda_max")
+    lambda_min = curved.history.series("curv/lambda_min")
+    assert lambda_max.index.tolist() == [0, 5, 10]
+    assert (lambda_max > 0).all() and (lambda_min <= lambda_max).all()
+    assert curved.history.series("grad/norm_global").index.tolist() == list(range(12))
+
+
+def test_curvature_needs_a_batch_and_a_loss():
+    with pytest.raises(ValueError, match="curvature_every needs"):
+        Watch(mlp(), curvature_every=5)

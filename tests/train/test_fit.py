@@ -215,3 +215,21 @@ def test_bad_arguments_are_refused_before_training(tmp_path, spirals, kwargs, me
     with pytest.raises(ValueError, match=message):
         gs.fit(small_net(spirals), spirals, run_dir=tmp_path / "run", **kwargs)
     assert not (tmp_path / "run").exists()
+
+
+def test_hessian_schedule_sets_lr_to_one_over_lambda_max(spirals):
+    model = small_net(spirals)
+    x, y = spirals.split("train")
+    expected = gs.curvature.eigenvalues(model, spirals.loss_fn, (x[:64], y[:64]), k=1, which="LA")
+    result = gs.fit(
+        model,
+        spirals,
+        lr=0.1,
+        steps=3,
+        batch_size=64,
+        schedule="hessian",
+        schedule_options={"every": 100},
+    )
+    assert result.history.series("lr").iloc[0] == pytest.approx(
+        1 / float(expected.values[0]), rel=1e-2
+    )

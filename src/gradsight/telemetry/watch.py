@@ -81,6 +81,10 @@ class Watch:
         on_nonfinite: OnNonFinite = "warn",
         run_dir: str | Path | None = None,
         flush_every: int = 100,
+        curvature_every: int = 0,
+        curvature_batch: tuple[Tensor, Tensor] | None = None,
+        curvature_loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+        curvature_trace: bool = False,
         history: History | None = None,
     ) -> None:
         for name, value in zip(SCHEDULES, (every, updates_every, activations_every), strict=True):
@@ -92,6 +96,8 @@ class Watch:
             raise ValueError(f"on_nonfinite must be warn, raise or stop, got {on_nonfinite!r}")
         if history is not None and run_dir is not None:
             raise ValueError("give run_dir or history, not both")
+        if curvature_every and (curvature_batch is None or curvature_loss_fn is None):
+            raise ValueError("curvature_every needs curvature_batch and curvature_loss_fn")
         self.model = unwrap(model)
         self.optimizer = optimizer
         self.every, self.updates_every = every, updates_every
@@ -99,6 +105,9 @@ class Watch:
         self.activation_grads, self.histograms = activation_grads, histograms
         self.check_nonfinite, self.on_nonfinite = check_nonfinite, on_nonfinite
         self.flush_every = flush_every
+        self.curvature_every, self.curvature_trace = curvature_every, curvature_trace
+        self.curvature_batch, self.curvature_loss_fn = curvature_batch, curvature_loss_fn
+        self._measuring = False  # our own forward passes (curvature) are not training steps
         self.run = None
         if run_dir is not None:
             settings = dict(zip(SCHEDULES, (every, updates_every, activations_every), strict=True))
@@ -158,8 +167,8 @@ class Watch:
         return every > 0 and (self._step if step is None else step) % every == 0
 
     def _on_forward_start(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        if not torch.is_grad_enabled():
-            return  # evaluation, or the non-finite replay
+        if self._measuring or not torch.is_grad_enabled():
+            return  # evaluation, the non-finite replay, or a curvature estimate
         if self._step_done:  # the first forward after an optimizer step starts the next step
             self._step += 1
             self._step_done = False
@@ -203,6 +212,28 @@ class Watch:
             self._take_snapshot()
         if self._logs(self.every) or self._acts:
             self._sync()
+        if self._logs(self.curvature_every):
+            self._record_curvature()
+
+    def _record_curvature(self) -> None:
+        """lambda_max, lambda_min (and the trace) of the loss Hessian at the current weights.
+
+        Opt-in and costly: a few dozen Hessian-vector products, each read back on the host.
+        """
+        from gradsight.curvature import curvature_metrics
+
+        self._measuring = True
+        try:
+            metrics = curvature_metrics(
+                self.model,
+                self.curvature_loss_fn,
+                self.curvature_batch,
+                trace=self.curvature_trace,
+                seed=self._step,
+            )
+        finally:
+            self._measuring = False
+        self.history.log_many(self._step, metrics)
 
     def _after_step(self, optimizer: Any = None, args: Any = None, kwargs: Any = None) -> None:
         if self._snapshot_taken:
@@ -441,5 +472,9 @@ def watch(
                 applies the bad gradient) or "stop" (sets `watch.stopped`).
             run_dir: Write run.json and metric parts there.
             flush_every: Write a metrics part every N steps (default 100).
+            curvature_every: Log `curv/lambda_max`, `curv/lambda_min` (and `curv/trace`
+                with curvature_trace=True) every N steps (default 0 = never), by Lanczos on
+                `curvature_batch` with `curvature_loss_fn(model(x), y)`; costs a few dozen
+                Hessian-vector products each time.
     """
     return Watch(model, optimizer, **options)

@@ -27,6 +27,9 @@ from gradsight.train.schedules import build_schedule
 # Without per-layer statistics, losses reach the host (and the run directory) in blocks of
 # this many steps: one sync per block.
 LOG_BLOCK = 50
+# Examples in the fixed batch on which the `hessian` schedule and the watch's curvature
+# estimates (`watch={"curvature_every": N}`) measure the Hessian.
+HESSIAN_PROBE = 512
 # `watch=False`: only loss, lr and non-finite losses are recorded.
 NO_WATCH = {"every": 0, "updates_every": 0, "activations_every": 0}
 
@@ -117,7 +120,8 @@ def fit(
         batch_size: Examples per step; None is full-batch gradient descent.
         steps: Optimizer steps; give this or `epochs` (default 500 steps).
         epochs: Passes over the training set, converted to steps.
-        schedule: constant, step, cosine, cyclic or one_cycle (see `schedules`).
+        schedule: constant, step, cosine, cyclic, one_cycle (see `schedules`) or hessian
+            (lr = c / lambda_max on a fixed training batch, `gs.optim.HessianLR`).
         clip_norm: Clip the global gradient norm to this value.
         clip_value: Clip each gradient element to [-clip_value, clip_value].
         eval_every: Evaluate on the test split every this many steps (and always at the end).
@@ -165,7 +169,12 @@ def fit(
         weight_decay=weight_decay,
         **(optimizer_options or {}),
     )
-    scheduler = build_schedule(schedule, opt, steps, **(schedule_options or {}))
+    options = dict(schedule_options or {})
+    if schedule == "hessian":  # HessianLR needs the model, the loss and a fixed probe batch
+        x, y = task.split("train")
+        n = min(len(x), batch_size or len(x), HESSIAN_PROBE)
+        options = {"model": model, "loss_fn": task.loss_fn, "data": (x[:n], y[:n]), **options}
+    scheduler = build_schedule(schedule, opt, steps, **options)
     if config is None:
         config = {
             "model": type(model).__name__,
@@ -189,6 +198,10 @@ def fit(
     if watch is None:
         watch = run_dir is not None
     watch_options = {} if watch is True else dict(NO_WATCH if watch is False else watch)
+    if watch_options.get("curvature_every") and "curvature_batch" not in watch_options:
+        x, y = task.split("train")
+        n = min(len(x), batch_size or len(x), HESSIAN_PROBE)
+        watch_options.update(curvature_batch=(x[:n], y[:n]), curvature_loss_fn=task.loss_fn)
     monitor = Watch(
         model, opt, history=history, on_nonfinite="stop", flush_every=LOG_BLOCK, **watch_options
     )
