@@ -64,6 +64,12 @@ def error_norms(history: History) -> tuple[pd.DataFrame, str, list[str]]:
     return table(history, "grad/norm")[layers], "grad/norm", layers
 
 
+def median_ratio(norms: pd.DataFrame, first: str, last: str) -> tuple[float, int] | None:
+    """Median over steps of norms[first] / norms[last] (finite ratios only), and their count."""
+    ratios = (norms[first] / norms[last]).replace([np.inf, -np.inf], np.nan).dropna()
+    return (float(ratios.median()), len(ratios)) if len(ratios) else None
+
+
 def time_steps(history: History) -> list[str]:
     """The `hidden_tap[t]` layers of act/grad_norm, ordered by t."""
     found = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradsight.diagnosis import thresholds as th
-from gradsight.diagnosis._metrics import Context, error_norms, fmt, has
+from gradsight.diagnosis._metrics import Context, error_norms, fmt, has, median_ratio
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.telemetry.history import History
 
@@ -34,9 +34,9 @@ def rule(history: History, context: Context) -> list[Finding]:
         return []
     findings = []
     norms, metric, layers = error_norms(history)
-    ratios = (norms[layers[0]] / norms[layers[-1]]).replace([np.inf, -np.inf], np.nan).dropna()
-    if len(layers) >= 3 and not ratios.empty:
-        ratio = float(ratios.median())
+    median = median_ratio(norms, layers[0], layers[-1]) if len(layers) >= 3 else None
+    if median is not None:
+        ratio, count = median
         if ratio > th.EXPLODING_RATIO_WARNING:
             severity = "critical" if ratio > th.EXPLODING_RATIO_CRITICAL else "warning"
             findings.append(
@@ -46,7 +46,7 @@ def rule(history: History, context: Context) -> list[Finding]:
                     summary=(
                         f"The back-propagated gradient ({metric}) grows by a factor "
                         f"{fmt(ratio)} from {layers[-1]} to "
-                        f"{layers[0]} (median over {len(ratios)} logged steps)."
+                        f"{layers[0]} (median over {count} logged steps)."
                     ),
                     explanation=EXPLANATION,
                     layers=tuple(layers),

@@ -9,10 +9,16 @@ Glorot & Bengio 2010). In a vanilla RNN the same product runs over time steps
 
 from __future__ import annotations
 
-import numpy as np
-
 from gradsight.diagnosis import thresholds as th
-from gradsight.diagnosis._metrics import Context, error_norms, fmt, has, table, time_steps
+from gradsight.diagnosis._metrics import (
+    Context,
+    error_norms,
+    fmt,
+    has,
+    median_ratio,
+    table,
+    time_steps,
+)
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.telemetry.history import History
 
@@ -47,10 +53,10 @@ def depth(history: History, context: Context) -> list[Finding]:
     norms, metric, layers = error_norms(history)
     if len(layers) < 3 or norms.empty:
         return []
-    ratios = (norms[layers[0]] / norms[layers[-1]]).replace([np.inf, -np.inf], np.nan).dropna()
-    if ratios.empty:
+    median = median_ratio(norms, layers[0], layers[-1])
+    if median is None:
         return []
-    ratio = float(ratios.median())
+    ratio, count = median
     severity = _severity(ratio, th.VANISHING_RATIO_WARNING, th.VANISHING_RATIO_CRITICAL)
     if severity is None:
         return []
@@ -71,7 +77,7 @@ def depth(history: History, context: Context) -> list[Finding]:
             summary=(
                 f"The back-propagated gradient ({metric}) falls by a factor {_factor(ratio)} "
                 f"from {layers[-1]} to "
-                f"{layers[0]} (median over {len(ratios)} logged steps); at step "
+                f"{layers[0]} (median over {count} logged steps); at step "
                 f"{int(norms.index[0])} {starved} of {len(layers)} layers get less than "
                 f"{fmt(th.VANISHING_LAYER_FRACTION)} of the last layer's."
             ),
@@ -97,10 +103,10 @@ def over_time(history: History, context: Context) -> list[Finding]:
     if len(steps) < 3:
         return []
     norms = table(history, "act/grad_norm", last=0.5)[steps]
-    ratios = (norms[steps[0]] / norms[steps[-1]]).replace([np.inf, -np.inf], np.nan).dropna()
-    if ratios.empty:
+    median = median_ratio(norms, steps[0], steps[-1])
+    if median is None:
         return []
-    ratio = float(ratios.median())
+    ratio, _ = median
     severity = _severity(ratio, th.TEMPORAL_RATIO_WARNING, th.TEMPORAL_RATIO_CRITICAL)
     if severity is None:
         return []
