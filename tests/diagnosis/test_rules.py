@@ -113,3 +113,13 @@ def test_lr_times_lambda_max_above_two_is_evidence_of_a_too_high_rate():
     assert finding.evidence["max_lr_times_lambda_max"] == 2.5
     rows[-1] = (10, "curv/lambda_max", "", 3.0)  # 1.5 < 2: stable
     assert not [f for f in diagnose(history_with(rows)) if f.kind == "learning_rate_too_high"]
+
+
+def test_update_ratios_of_near_zero_weights_are_not_read_as_a_high_rate():
+    rows = losses([1.0 / (1 + s) for s in range(40)])
+    rows += [(s, "update/ratio", "fc1", 0.5) for s in range(0, 40, 5)]
+    rows += [(s, "weight/norm", "fc1", 1e-4) for s in range(0, 40, 5)]
+    assert not [f for f in diagnose(history_with(rows)) if f.kind == "learning_rate_too_high"]
+    rows += [(s, "weight/norm", "fc1", 3.0) for s in range(0, 40, 5)]  # now a real layer
+    history = history_with([r for r in rows if not (r[1] == "weight/norm" and r[3] == 1e-4)])
+    assert [f.kind for f in diagnose(history)] == ["learning_rate_too_high"]

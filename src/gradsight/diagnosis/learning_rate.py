@@ -18,10 +18,15 @@ from gradsight.telemetry.history import History
 
 
 def _update_ratio(history: History) -> float | None:
-    """The largest per-layer median update ratio (None when updates were not recorded)."""
+    """The largest per-layer median update ratio (None when updates were not recorded),
+    over layers whose weights are not near zero."""
     if not has(history, "update/ratio"):
         return None
-    medians = table(history, "update/ratio").median().replace([np.inf, -np.inf], np.nan).dropna()
+    medians = table(history, "update/ratio").median().replace([np.inf, -np.inf], np.nan)
+    if has(history, "weight/norm"):  # a ratio to a near-zero weight says nothing of the rate
+        weights = table(history, "weight/norm").median()
+        medians = medians[weights.reindex(medians.index) > th.RATIO_MIN_WEIGHT_NORM]
+    medians = medians.dropna()
     return float(medians.max()) if len(medians) else None
 
 

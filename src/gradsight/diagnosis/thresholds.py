@@ -57,6 +57,10 @@ LOSS_RISE_FACTOR = 1.5
 # The classic rule of thumb: update/weight ratios near 1e-3 are healthy (Karpathy, CS231n);
 # a median above 1e-1 means each step rewrites a tenth of the weights.
 UPDATE_RATIO_HIGH = 1e-1
+# Update ratios are read only for layers whose weight norm exceeds this: a layer initialised
+# near zero has a huge |dw| / |w| whatever the learning rate, while any layer of a few dozen
+# weights at the usual 1/sqrt(fan_in) scale has a norm of 1 or more.
+RATIO_MIN_WEIGHT_NORM = 0.1
 # Gradient descent on a quadratic is stable only while lr * lambda_max < 2 (the step must not
 # overshoot the sharpest direction by more than the distance to its minimum; Cohen et al.
 # 2021 show training settles at this "edge of stability").
