@@ -10,7 +10,7 @@ result.history.table("grad/norm")     # per-layer gradient norms, one row per st
 ```
 """
 
-from gradsight import curvature, data, diagnosis, models, optim, playground, telemetry, train
+from gradsight import curvature, data, diagnosis, lab, models, optim, playground, telemetry, train
 from gradsight._version import __version__
 from gradsight.data import Task
 from gradsight.diagnosis import Finding, Remedy, diagnose
@@ -33,6 +33,7 @@ __all__ = [
     "diagnose",
     "diagnosis",
     "fit",
+    "lab",
     "lr_find",
     "models",
     "optim",

@@ -12,6 +12,7 @@ from rich.console import Console
 from gradsight._version import __version__
 from gradsight.config import ConfigError, load_config, prepare
 from gradsight.console import print_findings
+from gradsight.lab.command import lab_app
 
 app = typer.Typer(
     help="gradsight: find out why a neural network is not learning, and prove the fix.",
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+app.add_typer(lab_app, name="lab")
 
 # Exit status for bad input (configs, arguments), as click uses for usage errors.
 BAD_INPUT = 2

@@ -1,0 +1,59 @@
+"""Wall time of `gradsight lab run all --quick` (and with --full, of full mode): one JSON line.
+
+    python benchmarks/lab.py            # quick mode, what the tests run
+    python benchmarks/lab.py --full     # also full mode (the docs' figures; minutes)
+
+Also times quick mode with torch's default thread count, to show what one thread buys.
+Full mode runs on the lab's one thread (`runner.LAB_THREADS`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+
+import torch
+
+from gradsight.lab import LabConfig, runner
+from gradsight.lab.registry import EXPERIMENTS
+
+
+def _time(quick: bool, threads: int | None) -> dict:
+    saved = runner.LAB_THREADS
+    runner.LAB_THREADS = threads
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            started = time.perf_counter()
+            results = runner.run_all(LabConfig(quick=quick, out_dir=out))
+            total = time.perf_counter() - started
+    finally:
+        runner.LAB_THREADS = saved
+    claims = [c for r in results.values() for c in r.claims]
+    return {
+        "wall_s": round(total, 2),
+        "per_experiment_s": {k: round(r.elapsed_s, 2) for k, r in results.items()},
+        "claims_held": sum(c.held for c in claims),
+        "claims": len(claims),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="also time full mode")
+    args = parser.parse_args()
+    line = {
+        "benchmark": "lab",
+        "experiments": len(EXPERIMENTS),
+        "cpu_threads": torch.get_num_threads(),
+        "quick": _time(True, runner.LAB_THREADS),
+        "quick_default_threads": _time(True, None),
+    }
+    if args.full:
+        line["full"] = _time(False, runner.LAB_THREADS)
+    print(json.dumps(line))
+
+
+if __name__ == "__main__":
+    main()

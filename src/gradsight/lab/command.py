@@ -1,0 +1,97 @@
+"""`gradsight lab list | run NAME|all`: the lab's commands, a typer sub-app.
+
+Wired into the main CLI with `app.add_typer(lab_app, name="lab")`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gradsight.lab.experiment import ExperimentResult, LabConfig
+
+lab_app = typer.Typer(
+    help="Run the textbook experiments: each claim of the theory, measured, with figures.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+# Exit status for bad input, as the main CLI's `fail` (click's usage-error status).
+BAD_INPUT = 2
+
+
+def _fail(message: str) -> typer.Exit:
+    """Print one line to stderr and return the exit for bad input (raise it)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(BAD_INPUT)
+
+
+@lab_app.command("list", epilog="Example: gradsight lab list")
+def list_command() -> None:
+    """List the experiments and the question each answers."""
+    from gradsight.lab.registry import EXPERIMENTS
+
+    table = Table(show_lines=True)
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("question")
+    for experiment in EXPERIMENTS.values():
+        table.add_row(experiment.name, experiment.question)
+    console.print(table)
+
+
+def verdict_table(results: dict[str, ExperimentResult]) -> Table:
+    """One row per claim: experiment, held / not held, statement, measured verdict."""
+    table = Table(show_lines=True)
+    table.add_column("experiment", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("claim")
+    table.add_column("measured")
+    for name, result in results.items():
+        for claim in result.claims:
+            verdict = "[green]held[/]" if claim.held else "[red]not held[/]"
+            table.add_row(name, verdict, claim.statement, claim.verdict)
+    return table
+
+
+@lab_app.command(
+    "run",
+    epilog="Example: gradsight lab run vanishing-depth --quick --out lab  (or: lab run all)",
+)
+def run_command(
+    name: Annotated[str, typer.Argument(help="An experiment name (see `lab list`) or all.")],
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Small grids, few steps: about a minute each.")
+    ] = False,
+    seeds: Annotated[
+        int | None, typer.Option("--seeds", help="Seeds per configuration (default 2 quick, 5).")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Where NAME/index.html and the figures go.")
+    ] = Path("lab"),
+) -> None:
+    """Run an experiment (or all), print its claims' verdicts and write its HTML page."""
+    from gradsight.lab.registry import EXPERIMENTS
+    from gradsight.lab.runner import run_all, run_experiment
+
+    if name != "all" and name not in EXPERIMENTS:
+        raise _fail(f"unknown experiment {name!r}; choose from all, {', '.join(EXPERIMENTS)}")
+    if seeds is not None and seeds < 1:
+        raise _fail(f"--seeds must be >= 1, got {seeds}")
+    config = LabConfig(quick=quick, seeds=seeds, out_dir=out, progress=True)
+    if name == "all":
+        results = run_all(config)
+        page = out / "index.html"
+    else:
+        results = {name: run_experiment(name, config)}
+        page = results[name].page
+    console.print(verdict_table(results))
+    held = sum(c.held for r in results.values() for c in r.claims)
+    total = sum(len(r.claims) for r in results.values())
+    console.print(f"{held} of {total} claims held", highlight=False)
+    typer.echo(f"page: {page}")  # plain and unwrapped, for scripts

@@ -1,0 +1,162 @@
+"""What an experiment is: its config, its claims, its result.
+
+An experiment is a name, a question and a `run(config) -> ExperimentResult` function; it
+measures, draws and checks its claims, and knows nothing of pages or the command line
+(`gradsight.lab.runner` writes those).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+from matplotlib.figure import Figure
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from gradsight.lab.stats import Spread
+
+T = TypeVar("T")
+
+# Seeds when `LabConfig.seeds` is not given: few in quick mode (tests, a first look), more
+# for the figures of the docs.
+QUICK_SEEDS = 2
+FULL_SEEDS = 5
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """How to run an experiment.
+
+    Attributes:
+        quick: Small grids and few steps (tests; about a minute per experiment on 2 cores);
+            False runs the full grids that make the docs' figures.
+        seeds: Seeds per configuration; None takes QUICK_SEEDS or FULL_SEEDS.
+        out_dir: Where `run_experiment` writes NAME/index.html, figures and results.json.
+        progress: Show a progress bar over configurations (drawn on terminals only).
+    """
+
+    quick: bool = False
+    seeds: int | None = None
+    out_dir: Path = Path("lab")
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.seeds is not None and (not isinstance(self.seeds, int) or self.seeds < 1):
+            raise ValueError(f"seeds must be an int >= 1, got {self.seeds!r}")
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+
+    @property
+    def seed_list(self) -> list[int]:
+        """The seeds every configuration is run with: 0, 1, ..."""
+        return list(range(self.seeds or (QUICK_SEEDS if self.quick else FULL_SEEDS)))
+
+    def pick(self, quick: T, full: T) -> T:
+        """`quick` in quick mode, else `full` (grids, step budgets)."""
+        return quick if self.quick else full
+
+    def track(self, items: Iterable[T], description: str) -> Iterator[T]:
+        """Iterate over `items` with a rich progress bar when `progress` is on."""
+        items = list(items)
+        console = Console(stderr=True)
+        if not (self.progress and console.is_terminal):
+            yield from items
+            return
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(description, total=len(items))
+            for item in items:
+                yield item
+                bar.advance(task)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A statement of the theory checked on measurements.
+
+    Attributes:
+        statement: What the seed or the paper says, as a checkable sentence.
+        held: Whether the measurements support it (by the rule in `verdict`).
+        numbers: The measured values behind the verdict (means, spreads, intervals).
+        verdict: One line: the decision rule and what was measured.
+        central: The experiment's main claim (the tests assert it holds).
+    """
+
+    statement: str
+    held: bool
+    numbers: Mapping[str, Any]
+    verdict: str
+    central: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (NaN and infinities become None)."""
+        return {
+            "statement": self.statement,
+            "held": bool(self.held),
+            "numbers": {k: _jsonable(v) for k, v in self.numbers.items()},
+            "verdict": self.verdict,
+            "central": self.central,
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Spread):
+        return {k: _jsonable(v) for k, v in value._asdict().items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "item"):  # numpy and torch scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@dataclass
+class ExperimentResult:
+    """What an experiment measured, drew and concluded.
+
+    Attributes:
+        tables: Tidy DataFrames of the measurements (one row per configuration, seed, ...).
+        figures: Figures by file stem (drawn without pyplot, `report._common.new_figure`).
+        captions: One caption per figure stem (what to look at).
+        claims: The checked claims, held or not, in the order of the question.
+        params: The grid and budgets actually used (depths, steps, seeds, ...).
+        elapsed_s: Wall time of `run`, set by the runner.
+        page: The HTML page, once `run_experiment` wrote it.
+    """
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, Figure] = field(default_factory=dict)
+    captions: dict[str, str] = field(default_factory=dict)
+    claims: list[Claim] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    elapsed_s: float = math.nan
+    page: Path | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment of the lab.
+
+    Attributes:
+        name: The CLI name (`gradsight lab run NAME`), kebab-case.
+        title: A short title for pages and tables.
+        question: One sentence: what it answers, citing the seed file and the paper.
+        run: Measures, draws and checks the claims for a `LabConfig`.
+    """
+
+    name: str
+    title: str
+    question: str
+    run: Callable[[LabConfig], ExperimentResult]

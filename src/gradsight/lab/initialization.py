@@ -1,0 +1,295 @@
+"""Experiment 3, `initialization`: how the initial weights' scale sets the signal's fate.
+
+With n inputs of variance v, a layer W ~ N(0, s^2) gives pre-activations of variance
+n s^2 v. tanh near 0 is the identity, so Xavier's s^2 = 2 / (n_in + n_out) keeps v
+(Glorot & Bengio 2010); ReLU zeroes half its inputs and keeps half the second moment, so
+Xavier halves it at every layer (std x 1/sqrt(2), 2^-15 after 30 layers) and He's
+s^2 = 2 / n_in restores it (He et al. 2015). N(0, 0.01) shrinks the signal by
+sqrt(n) * 0.01 per layer and N(0, 1) blows it up by sqrt(n / 2).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from gradsight import data, models
+from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
+from gradsight.lab.measure import output_stds
+from gradsight.lab.stats import mean_spread
+from gradsight.report._common import new_figure, positive
+from gradsight.train import fit
+
+# name -> (gs.models init scheme, its options)
+INITS = {
+    "N(0, 0.01)": ("normal", {"std": 0.01}),
+    "N(0, 1)": ("normal", {"std": 1.0}),
+    "xavier": ("xavier_normal", {}),
+    "he": ("he_normal", {}),
+}
+HIDDEN = 30  # hidden layers, so depth = HIDDEN + 1 Linear layers
+WIDTH = 128
+ACTIVATION_CLASSES = {"tanh": nn.Tanh, "relu": nn.ReLU}
+# Training: SGD with momentum 0.9 on digits (plain SGD at lr 0.01 learned too, but its
+# accuracy swung between 0.4 and 0.9 from one evaluation to the next); the net "learns" at
+# this test accuracy (chance is 0.1).
+OPTIMIZER = "momentum"
+LR = 0.002
+BATCH = 64
+LEARNED = 0.7
+CHANCE = 0.2
+
+
+def _stds(config: LabConfig, x) -> pd.DataFrame:
+    rows = []
+    x_std = float(x.std())
+    grid = [(a, i, s) for a in ACTIVATION_CLASSES for i in INITS for s in config.seed_list]
+    for activation, init, seed in config.track(grid, "initialization: std"):
+        scheme, options = INITS[init]
+        model = models.mlp(
+            64,
+            10,
+            depth=HIDDEN + 1,
+            width=WIDTH,
+            activation=activation,
+            init=scheme,
+            init_options=options,
+            seed=seed,
+        )
+        stds = output_stds(model, x, ACTIVATION_CLASSES[activation])  # (HIDDEN,)
+        rows += [
+            {
+                "activation": activation,
+                "init": init,
+                "seed": seed,
+                "layer": layer + 1,
+                "std": float(std),
+                "std_ratio": float(std) / x_std,
+            }
+            for layer, std in enumerate(stds)
+        ]
+    return pd.DataFrame(rows)
+
+
+def _training(config: LabConfig, task, steps: int) -> tuple[pd.DataFrame, dict]:
+    rows, curves = [], {}
+    grid = [(i, s) for i in INITS for s in config.seed_list]
+    for init, seed in config.track(grid, "initialization: training"):
+        scheme, options = INITS[init]
+        model = models.mlp(
+            64,
+            10,
+            depth=HIDDEN + 1,
+            width=WIDTH,
+            activation="relu",
+            init=scheme,
+            init_options=options,
+            seed=seed,
+        )
+        result = fit(
+            model,
+            task,
+            optimizer=OPTIMIZER,
+            lr=LR,
+            steps=steps,
+            batch_size=BATCH,
+            seed=seed,
+            watch=False,
+        )
+        curves[init, seed] = result.history.series("loss")
+        rows.append(
+            {
+                "init": init,
+                "seed": seed,
+                "test_accuracy": float(result.metrics["test_accuracy"]),
+                "diverged": bool(result.metrics["diverged"]),
+                "steps": int(result.metrics["steps"]),
+            }
+        )
+    return pd.DataFrame(rows), curves
+
+
+def run(config: LabConfig) -> ExperimentResult:
+    task = data.load("digits", seed=0)
+    x = task.x_train[:256]
+    # A budget, the same in both modes: He reaches 0.84 to 0.91 by step 300 (4 seeds);
+    # Xavier starts to move after about 500 steps.
+    steps = config.pick(400, 500)
+    stds = _stds(config, x)
+    training, curves = _training(config, task, steps)
+
+    def last(activation: str, init: str) -> pd.Series:
+        s = stds[(stds.activation == activation) & (stds.init == init)]
+        return s[s.layer == HIDDEN].set_index("seed")["std_ratio"]
+
+    def factor(activation: str, init: str) -> list[float]:
+        """Per-layer std factor (std_30 / std_1)^(1/29), one per seed."""
+        s = stds[(stds.activation == activation) & (stds.init == init)]
+        return [
+            (g["std"].iloc[-1] / g["std"].iloc[0]) ** (1 / (HIDDEN - 1))
+            for _, g in s.groupby("seed")
+        ]
+
+    claims = []
+    xf = mean_spread(factor("relu", "xavier"))
+    xl = mean_spread(last("relu", "xavier"))
+    claims.append(
+        Claim(
+            f"With ReLU, Xavier init halves the variance at every layer: after {HIDDEN} layers the "
+            f"std is about 2^-{HIDDEN // 2} of the input's (He et al. 2015).",
+            held=xf.low >= 0.6 and xf.high <= 0.8 and xl.high < 1e-3,
+            numbers={
+                "std factor per layer": xf,
+                "1/sqrt(2)": 1 / math.sqrt(2),
+                f"std ratio at layer {HIDDEN}": xl,
+                f"2^-{HIDDEN // 2}": 2.0 ** -(HIDDEN // 2),
+            },
+            verdict=(
+                f"std x{xf.mean:.3f} per layer (1/sqrt 2 = 0.707), layer {HIDDEN} at "
+                f"{xl.mean:.1e} of the input (2^-{HIDDEN // 2} = {2.0 ** -(HIDDEN // 2):.1e}); "
+                "held if every seed's factor is in [0.6, 0.8] and the ratio < 1e-3."
+            ),
+            central=True,
+        )
+    )
+    he = last("relu", "he")
+    hs = mean_spread(he)
+    claims.append(
+        Claim(
+            f"With ReLU, He init keeps the std: at layer {HIDDEN} it is within a factor 4 of the "
+            "input's.",
+            held=bool(((he >= 0.25) & (he <= 4)).all()),
+            numbers={f"std ratio at layer {HIDDEN}": hs},
+            verdict=f"ratio {hs.mean:.2f} ({hs.low:.2f} to {hs.high:.2f} over seeds).",
+            central=True,
+        )
+    )
+    small, large = mean_spread(last("relu", "N(0, 0.01)")), mean_spread(last("relu", "N(0, 1)"))
+    claims.append(
+        Claim(
+            "Naive scales fail both ways: N(0, 0.01) makes the ReLU signal vanish, "
+            "N(0, 1) makes it explode.",
+            held=small.high < 1e-10 and large.low > 1e10,
+            numbers={"N(0, 0.01) ratio": small, "N(0, 1) ratio": large},
+            verdict=f"layer {HIDDEN}: {small.mean:.1e} and {large.mean:.1e} of the input's std.",
+        )
+    )
+    tx = mean_spread(last("tanh", "xavier"))
+    claims.append(
+        Claim(
+            f"With tanh, Xavier init keeps the std within a factor 10 over {HIDDEN} layers "
+            "(Glorot & Bengio 2010).",
+            held=tx.low >= 0.1,
+            numbers={f"std ratio at layer {HIDDEN}": tx},
+            verdict=(
+                f"ratio {tx.mean:.3f} ({tx.low:.3f} to {tx.high:.3f} over seeds); held if >= 0.1."
+            ),
+        )
+    )
+    acc = training.groupby("init")["test_accuracy"]
+    he_acc = mean_spread(acc.get_group("he"))
+    others = {k: mean_spread(acc.get_group(k)) for k in INITS if k != "he"}
+    claims.append(
+        Claim(
+            f"Trained with momentum SGD, the {HIDDEN + 1}-layer ReLU net learns digits with "
+            "He init and "
+            "stays at chance with N(0, 0.01), N(0, 1) and Xavier.",
+            held=he_acc.low >= LEARNED and all(s.high < CHANCE for s in others.values()),
+            numbers={
+                "he accuracy": he_acc,
+                **{f"{k} accuracy": s for k, s in others.items()},
+                "diverged (N(0, 1))": int(training[training.init == "N(0, 1)"].diverged.sum()),
+            },
+            verdict=(
+                f"after {steps} steps (lr {LR}): he {he_acc.mean:.2f}, "
+                + ", ".join(f"{k} {s.mean:.2f}" for k, s in others.items())
+                + f"; held if he >= {LEARNED} and the others < {CHANCE} in every seed."
+            ),
+            central=True,
+        )
+    )
+
+    figures = {"activation_std": _std_figure(stds), "training": _training_figure(training, curves)}
+    captions = {
+        "activation_std": f"Std of each hidden layer's activations at init, relative to the "
+        f"input's, for {HIDDEN} layers of width {WIDTH} (mean over seeds). Dashed: 2^(-l/2), "
+        "Xavier's halving of the variance per ReLU layer.",
+        "training": f"The {HIDDEN + 1}-layer ReLU net trained with momentum SGD (lr {LR}) "
+        "under each "
+        "init: training loss (seed 0) and final test accuracy (mean, min to max over seeds). "
+        "N(0, 1) diverges to NaN at once.",
+    }
+    return ExperimentResult(
+        tables={"activation_std": stds, "training": training},
+        figures=figures,
+        captions=captions,
+        claims=claims,
+        params={
+            "inits": {k: f"{s} {o}" if o else s for k, (s, o) in INITS.items()},
+            "hidden layers": HIDDEN,
+            "width": WIDTH,
+            "steps": steps,
+            "optimizer": f"{OPTIMIZER} 0.9, lr {LR}, batch {BATCH}",
+            "seeds": config.seed_list,
+            "task": "digits (std measured on 256 training images)",
+        },
+    )
+
+
+def _std_figure(stds: pd.DataFrame):
+    fig = new_figure(None, 9.0, 4.0)
+    axes = fig.subplots(1, 2, sharey=True)
+    layers = np.arange(1, HIDDEN + 1)
+    for ax, activation in zip(axes, ACTIVATION_CLASSES, strict=True):
+        sub = stds[stds.activation == activation]
+        for i, init in enumerate(INITS):
+            mean = sub[sub.init == init].groupby("layer")["std_ratio"].mean()
+            ax.plot(mean.index, positive(mean.to_numpy()), "o-", ms=3, color=f"C{i}", label=init)
+        if activation == "relu":
+            ax.plot(layers, 2.0 ** (-layers / 2), "k--", lw=1, label="2^(-l/2)")
+        ax.set(yscale="log", title=activation, xlabel="hidden layer l")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("std(h_l) / std(x)")
+    axes[1].legend(fontsize="small")
+    return fig
+
+
+def _training_figure(training: pd.DataFrame, curves: dict):
+    fig = new_figure(None, 9.0, 3.8)
+    left, right = fig.subplots(1, 2, width_ratios=[2, 1])
+    for i, init in enumerate(INITS):
+        curve = curves[init, min(s for k, s in curves if k == init)]
+        left.plot(curve.index, curve.to_numpy(), color=f"C{i}", label=init, lw=1)
+    # N(0, 1)'s loss reaches 1e20 and more before turning NaN: cap the axis to keep the rest.
+    left.set(xlabel="step", ylabel="training loss", yscale="log", title="loss (seed 0)")
+    left.set_ylim(top=1e2)
+    left.legend(fontsize="small")
+    left.grid(alpha=0.3, which="both")
+    acc = training.groupby("init", sort=False)["test_accuracy"]
+    mean, low, high = acc.mean(), acc.min(), acc.max()
+    xs = np.arange(len(mean))
+    right.bar(
+        xs,
+        mean.to_numpy(),
+        color=[f"C{i}" for i in range(len(mean))],
+        yerr=[mean - low, high - mean],
+    )
+    right.set_xticks(xs, list(mean.index), rotation=30, fontsize="small")
+    right.axhline(0.1, color="grey", ls=":", lw=1)
+    right.set(ylim=(0, 1), title="test accuracy")
+    return fig
+
+
+EXPERIMENT = Experiment(
+    name="initialization",
+    title="Initialisation: N(0, 0.01), N(0, 1), Xavier and He",
+    question=(
+        "How does the initial weights' scale carry the signal through 30 tanh or ReLU layers, "
+        "and does a 30-layer ReLU net train under each (seeds 000 and 002; Glorot & Bengio "
+        "2010, He et al. 2015)?"
+    ),
+    run=run,
+)
