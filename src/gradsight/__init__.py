@@ -14,6 +14,7 @@ from gradsight import curvature, data, diagnosis, lab, models, optim, playground
 from gradsight._version import __version__
 from gradsight.data import Task
 from gradsight.diagnosis import Finding, Remedy, diagnose
+from gradsight.integrations import export
 from gradsight.optim import lr_find
 from gradsight.report import report
 from gradsight.telemetry import History, NonFinite, Watch, watch
@@ -32,6 +33,7 @@ __all__ = [
     "data",
     "diagnose",
     "diagnosis",
+    "export",
     "fit",
     "lab",
     "lr_find",

@@ -43,6 +43,9 @@ class History:
         self._parts = 0  # parts written or found in metrics_dir
         self._flushed_rows = 0
         self._frame: pd.DataFrame | None = None
+        # Objects with write(step, names, layers, values) and close() that receive every group
+        # of rows as it is logged (TensorBoard, a Lightning logger): see close_sinks().
+        self.sinks: list = []
 
     def __len__(self) -> int:
         return self._flushed_rows + len(self._columns["step"])
@@ -65,6 +68,16 @@ class History:
         columns["layer"].extend(layers)
         columns["value"].extend(float(v) for v in values)
         self._frame = None
+        if self.sinks:
+            floats = [float(v) for v in values]
+            for sink in self.sinks:
+                sink.write(int(step), list(names), list(layers), floats)
+
+    def close_sinks(self) -> None:
+        """Close every sink (each at most once)."""
+        sinks, self.sinks = self.sinks, []
+        for sink in sinks:
+            sink.close()
 
     def extend(self, rows: Iterable[tuple[int, str, str, float]]) -> None:
         """Append rows given as `(step, name, layer, value)` tuples."""

@@ -85,6 +85,7 @@ class Watch:
         curvature_batch: tuple[Tensor, Tensor] | None = None,
         curvature_loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
         curvature_trace: bool = False,
+        tensorboard_dir: str | Path | None = None,
         history: History | None = None,
     ) -> None:
         for name, value in zip(SCHEDULES, (every, updates_every, activations_every), strict=True):
@@ -115,6 +116,10 @@ class Watch:
         if history is None:
             history = History(self.run.metrics_dir if self.run else None)
         self.history = history
+        if tensorboard_dir is not None:  # live export; the integration imports tensorboard
+            from gradsight.integrations.tensorboard import TensorBoardSink, layer_kinds
+
+            self.history.sinks.append(TensorBoardSink(tensorboard_dir, layer_kinds(self.model)))
         self.layout = parameter_layout(self.model)
         self.modules = watched_modules(self.model)
         self.nonfinite: NonFinite | None = None
@@ -166,6 +171,7 @@ class Watch:
     def _logs(self, every: int, step: int | None = None) -> bool:
         return every > 0 and (self._step if step is None else step) % every == 0
 
+    @torch.compiler.disable  # keep Dynamo out of the hooks (no per-layer recompiles)
     def _on_forward_start(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         if self._measuring or not torch.is_grad_enabled():
             return  # evaluation, the non-finite replay, or a curvature estimate
@@ -179,6 +185,7 @@ class Watch:
         if self._acts_now and not self._activation_handles:
             self._install_activation_hooks()
 
+    @torch.compiler.disable  # keep Dynamo out of the hooks (no per-layer recompiles)
     def _on_output(self, name: str, kind: str, unit_dim: int | None, module, args, out) -> None:
         if not self._acts_now or not (torch.is_grad_enabled() and module.training):
             return  # the whole cost of a step that logs no activations
@@ -194,10 +201,12 @@ class Watch:
         if self.activation_grads and out.requires_grad:
             out.register_hook(partial(self._on_output_grad, name))
 
+    @torch.compiler.disable  # keep Dynamo out of the hooks (no per-layer recompiles)
     def _on_output_grad(self, name: str, grad: Tensor) -> None:
         norm = torch.linalg.vector_norm(grad.detach()).reshape(1)
         self._send([norm], lambda step, values: self._output_grads[name].append(values[0][0]))
 
+    @torch.compiler.disable  # keep Dynamo out of the hooks (no per-layer recompiles)
     def _on_hidden_state(self, name: str, module, args, out: Tensor) -> None:
         t = self._tap_calls[name]
         self._tap_calls[name] += 1
@@ -246,6 +255,32 @@ class Watch:
         if (self._step + 1) % self.flush_every == 0:
             self._sync()
             self.history.flush()
+
+    # ---- for loops the watch cannot hook (Lightning's closure): the steps told explicitly ---
+
+    @property
+    def current_step(self) -> int:
+        """The optimizer step in progress (from 0)."""
+        return self._step
+
+    def begin_step(self) -> None:
+        """Start a step as the model's forward pre-hook does (and arm the activation hooks),
+        for frameworks whose training step may not call the watched module itself."""
+        self._on_forward_start(self.model, (), {})
+        self._inputs = None  # unknown here; the model's own forward, if it runs, records them
+
+    def before_optimizer_step(self) -> None:
+        """Read this step's gradients now, for loops that run backward inside
+        `optimizer.step(closure)`; needs a watch made with optimizer=None."""
+        if self.optimizer is not None:
+            raise RuntimeError("this watch reads the optimizer's steps itself")
+        self._before_step()
+
+    def after_optimizer_step(self) -> None:
+        """Record the update and end the step begun by `before_optimizer_step`."""
+        if self.optimizer is not None:
+            raise RuntimeError("this watch reads the optimizer's steps itself")
+        self._after_step()
 
     def step(self) -> None:
         """Mark the end of an optimizer step, for a watch made without an optimizer.
@@ -437,6 +472,7 @@ class Watch:
             self._sync()
         finally:
             self.history.flush()
+            self.history.close_sinks()
             if self.run is not None:
                 self.run.finish(status)
         return self.history
@@ -472,6 +508,8 @@ def watch(
                 applies the bad gradient) or "stop" (sets `watch.stopped`).
             run_dir: Write run.json and metric parts there.
             flush_every: Write a metrics part every N steps (default 100).
+            tensorboard_dir: Also write every row live to TensorBoard there (needs the
+                `tensorboard` extra).
             curvature_every: Log `curv/lambda_max`, `curv/lambda_min` (and `curv/trace`
                 with curvature_trace=True) every N steps (default 0 = never), by Lanczos on
                 `curvature_batch` with `curvature_loss_fn(model(x), y)`; costs a few dozen
