@@ -136,7 +136,7 @@ def _run_diagnosis(run_dir: Path, history):
     return findings
 
 
-@app.command(epilog="Example: gradsight report runs/digits_sigmoid_deep-20250101-120000")
+@app.command(epilog="Example: gradsight report runs/demo/digits_sigmoid_deep")
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (run.json, metrics/).")],
     out: Annotated[
@@ -170,7 +170,7 @@ def report(
     typer.echo(f"report: {path}")  # plain and unwrapped, for scripts
 
 
-@app.command(epilog="Example: gradsight diagnose runs/demo/sigmoid --fail-on critical")
+@app.command(epilog="Example: gradsight diagnose runs/demo/digits_sigmoid_deep --fail-on critical")
 def diagnose(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (run.json, metrics/).")],
     fail_on: Annotated[
