@@ -51,9 +51,11 @@ def reduce_output(y: Tensor, kind: str, unit_dim: int, histogram: bool) -> list[
         histogram: Also count the values into HISTOGRAM_BINS fixed bins.
 
     Returns:
-        [sum per unit (F,), norm of all values (1,)], then [saturated count (1,)] for
-        sigmoid/tanh, [non-positive count (1,), max per unit (F,)] for the ReLU family, and
-        [histogram (bins,)]. (A per-unit norm would cost ~15x the global one on CPU.)
+        [sum per unit (F,), sum of squares of all values (1,)], then [saturated count (1,)]
+        for sigmoid/tanh, [non-positive count (1,), max per unit (F,)] for the ReLU family,
+        and [histogram (bins,)]. All are sums across examples except the per-unit maxima
+        (see `REDUCE_OPS`), so the statistics of a batch split over processes combine exactly.
+        (A per-unit sum of squares would cost ~15x the global one on CPU.)
     """
     y = y.detach()
     if y.dtype not in (torch.float32, torch.float64):
@@ -62,7 +64,7 @@ def reduce_output(y: Tensor, kind: str, unit_dim: int, histogram: bool) -> list[
         y = y.reshape(-1, 1)
     unit_dim = unit_dim % y.dim()
     others = [d for d in range(y.dim()) if d != unit_dim]
-    out = [y.sum(others), torch.linalg.vector_norm(y).reshape(1)]
+    out = [y.sum(others), torch.linalg.vector_norm(y).square().reshape(1)]
     saturated = saturated_count(y, kind)
     if saturated is not None:
         out.append(saturated)
@@ -72,6 +74,18 @@ def reduce_output(y: Tensor, kind: str, unit_dim: int, histogram: bool) -> list[
         low, high = HISTOGRAM_RANGES.get(kind, DEFAULT_HISTOGRAM_RANGE)
         out.append(torch.histc(y.float().clamp(low, high), HISTOGRAM_BINS, low, high))
     return out
+
+
+def reduce_ops(kind: str, histogram: bool) -> list[str]:
+    """How each tensor of `reduce_output` combines across processes: "sum" or "max"."""
+    ops = ["sum", "sum"]
+    if kind in ("sigmoid", "tanh"):
+        ops.append("sum")
+    if kind == "relu":
+        ops += ["sum", "max"]
+    if histogram:
+        ops.append("sum")
+    return ops
 
 
 @dataclass
@@ -103,11 +117,11 @@ class ActivationStats:
 
     def add(self, values: list[np.ndarray], count: int, histogram: bool) -> None:
         """Add one call's reductions (the host copies of `reduce_output`'s tensors)."""
-        unit_sum, norm, *rest = (np.asarray(v, dtype=np.float64) for v in values)
+        unit_sum, sum_sq, *rest = (np.asarray(v, dtype=np.float64) for v in values)
         self.count += count
         self.rows += count // max(len(unit_sum), 1)
         self.unit_sum = unit_sum if self.unit_sum is None else self.unit_sum + unit_sum
-        self.sum_sq += float(norm[0]) ** 2
+        self.sum_sq += float(sum_sq[0])
         if self.kind in ("sigmoid", "tanh"):
             self.saturated += float(rest.pop(0)[0])
         if self.kind == "relu":

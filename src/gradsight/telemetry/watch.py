@@ -28,6 +28,13 @@ How it measures (the engineering rules of DESIGN.md):
   optimizer applies it; the step's forward pass is then replayed to name the first module
   whose output is non-finite (see `nonfinite.first_nonfinite_module`).
 
+- Under torch.distributed (a DDP model: watch its `.module`, or the wrapper, which is
+  unwrapped): gradients and weights are the same on every process after DDP's all-reduce;
+  activation statistics are sums (counts, sums, sums of squares) and maxima combined across
+  processes before the transfer, so they describe the global batch (shards of equal size,
+  as DistributedSampler makes them); logged losses are averaged. Rank 0 alone writes the
+  run directory and TensorBoard.
+
 Step numbering: step t is the t-th optimizer step (from 0). `watch.log` before or after
 `optimizer.step()` attributes its values to the step in progress; the next step begins with
 the next forward pass of the model.
@@ -56,12 +63,22 @@ from gradsight.telemetry.stats import (
     ActivationStats,
     layer_maxima,
     layer_norms,
+    reduce_ops,
     reduce_output,
 )
 
 OnNonFinite = Literal["warn", "raise", "stop"]
 Consumer = Callable[[int, list[np.ndarray]], None]
 SCHEDULES = ("every", "updates_every", "activations_every")
+
+
+def _process_group() -> tuple[int, int]:
+    """(world size, rank) of the default torch.distributed group; (1, 0) without one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
 
 
 class Watch:
@@ -99,6 +116,9 @@ class Watch:
             raise ValueError("give run_dir or history, not both")
         if curvature_every and (curvature_batch is None or curvature_loss_fn is None):
             raise ValueError("curvature_every needs curvature_batch and curvature_loss_fn")
+        self._world, rank = _process_group()
+        if rank != 0:  # one writer: the other processes keep their rows in memory only
+            run_dir = tensorboard_dir = None
         self.model = unwrap(model)
         self.optimizer = optimizer
         self.every, self.updates_every = every, updates_every
@@ -135,8 +155,9 @@ class Watch:
         self._snapshot_taken = False
         self._previous_unit_mean: dict[str, np.ndarray] = {}
         self._warned: set[str] = set()
-        # Device values waiting for the host transfer: (step, 1-D tensors, host consumer).
-        self._pending: list[tuple[int, list[Tensor], Consumer]] = []
+        # Device values waiting for the host transfer: (step, 1-D tensors, host consumer,
+        # how each tensor combines across processes).
+        self._pending: list[tuple[int, list[Tensor], Consumer, list[str] | None]] = []
         self._acts: dict[str, ActivationStats] = {}
         self._output_grads: dict[str, list[float]] = defaultdict(list)
         self._activation_handles: list[Any] = []
@@ -196,15 +217,26 @@ class Watch:
             self._unit_dim = unit_dim  # activations after this layer share its unit dimension
         reductions = reduce_output(out, kind, self._unit_dim, self.histograms)
         stats = self._acts.setdefault(name, ActivationStats(kind))
-        count = out.numel()
-        self._send(reductions, lambda step, values: stats.add(values, count, self.histograms))
+        count = out.numel() * self._world  # equal shards per process (DistributedSampler)
+        self._send(
+            reductions,
+            lambda step, values: stats.add(values, count, self.histograms),
+            reduce_ops(kind, self.histograms),
+        )
         if self.activation_grads and out.requires_grad:
             out.register_hook(partial(self._on_output_grad, name))
 
     @torch.compiler.disable  # keep Dynamo out of the hooks (no per-layer recompiles)
     def _on_output_grad(self, name: str, grad: Tensor) -> None:
-        norm = torch.linalg.vector_norm(grad.detach()).reshape(1)
-        self._send([norm], lambda step, values: self._output_grads[name].append(values[0][0]))
+        # Squared, so processes add up: with a mean loss over W equal shards, the gradient at
+        # a shard's outputs is 1/W of the local one, so the global square is sum / W^2.
+        square = torch.linalg.vector_norm(grad.detach()).square().reshape(1)
+        scale = 1.0 / self._world**2
+        self._send(
+            [square],
+            lambda step, values: self._output_grads[name].append(scale * values[0][0]),
+            ["sum"],
+        )
 
     @torch.compiler.disable  # keep Dynamo out of the hooks (no per-layer recompiles)
     def _on_hidden_state(self, name: str, module, args, out: Tensor) -> None:
@@ -301,9 +333,15 @@ class Watch:
 
     # ---- measurements: device reductions, sent to host consumers -------------------------
 
-    def _send(self, tensors: list[Tensor], consumer: Consumer) -> None:
-        """Queue 1-D device tensors; after the transfer, `consumer(step, host_arrays)` runs."""
-        self._pending.append((self._step, tensors, consumer))
+    def _send(
+        self, tensors: list[Tensor], consumer: Consumer, ops: list[str] | None = None
+    ) -> None:
+        """Queue 1-D device tensors; after the transfer, `consumer(step, host_arrays)` runs.
+
+        `ops` says how each tensor combines across processes ("sum", "max", "mean"); None
+        means it is the same on every process (gradients after DDP's all-reduce, weights).
+        """
+        self._pending.append((self._step, tensors, consumer, ops))
 
     def _record_gradients(self) -> None:
         layout = self.layout
@@ -394,7 +432,7 @@ class Watch:
                 bins = [f"act/hist/{i:02d}" for i in range(HISTOGRAM_BINS)]
                 self.history.log_rows(step, bins, [name] * HISTOGRAM_BINS, fractions)
         for name, norms in self._output_grads.items():
-            self.history.log(step, "act/grad_norm", math.sqrt(sum(n * n for n in norms)), name)
+            self.history.log(step, "act/grad_norm", math.sqrt(sum(norms)), name)
         self._acts = {}
         self._output_grads = defaultdict(list)
 
@@ -407,7 +445,7 @@ class Watch:
                 if value.numel() != 1:
                     shape = tuple(value.shape)
                     raise ValueError(f"watch.log: {name!r} must be a scalar, got shape {shape}")
-                self._send([value.detach().reshape(1)], partial(self._log_value, name))
+                self._send([value.detach().reshape(1)], partial(self._log_value, name), ["mean"])
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 self._log_value(name, self._step, [np.array([value], dtype=np.float64)])
             else:
@@ -425,13 +463,15 @@ class Watch:
     def _sync(self) -> None:
         """Move every queued device value to the host in one transfer, then run the consumers."""
         pending, self._pending = self._pending, []
-        tensors = [t for _, group, _ in pending for t in group]
+        if self._world > 1:
+            pending = self._all_reduce(pending)
+        tensors = [t for _, group, _, _ in pending for t in group]
         if tensors:
             device = tensors[0].device
             tensors = [t if t.device == device else t.to(device) for t in tensors]
             host = torch.cat(tensors).double().cpu().numpy()  # the one host sync
             offset = 0
-            for step, group, consumer in pending:
+            for step, group, consumer, _ in pending:
                 arrays = []
                 for t in group:
                     arrays.append(host[offset : offset + t.numel()])
@@ -439,6 +479,31 @@ class Watch:
                 consumer(step, arrays)
         if self._acts:
             self._log_activations(self._step)
+
+    def _all_reduce(self, pending: list) -> list:
+        """Combine the queued values across processes: one collective per kind of reduction.
+
+        Every process logs the same steps of the same model (SPMD), so the queues line up.
+        """
+        import torch.distributed as dist
+
+        slots: dict[str, list[tuple[int, int]]] = {"sum": [], "max": [], "mean": []}
+        for i, (*_, ops) in enumerate(pending):
+            for j, op in enumerate(ops or ()):
+                if op is not None:
+                    slots[op].append((i, j))
+        groups = [list(group) for _, group, _, _ in pending]
+        for op, places in slots.items():
+            if not places:
+                continue
+            parts = [groups[i][j].reshape(-1).double() for i, j in places]
+            flat = torch.cat(parts)
+            dist.all_reduce(flat, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
+            if op == "mean":
+                flat /= self._world
+            for (i, j), piece in zip(places, flat.split([p.numel() for p in parts]), strict=True):
+                groups[i][j] = piece
+        return [(s, g, c, o) for (s, _, c, o), g in zip(pending, groups, strict=True)]
 
     def _report(self, event: NonFinite) -> None:
         self.nonfinite = event
