@@ -16,6 +16,8 @@ def test_demo_shows_the_failing_and_the_healthy_net(tmp_path):
     assert FAILING in text and HEALTHY in text
     assert f"{failing:.1%} test accuracy" in text
     assert "CRITICAL vanishing_gradients" in text
+    assert "Best remedy: " in text and "remedy trials" in text
+    assert (tmp_path / FAILING / "report.html").is_file()
     for name in (FAILING, HEALTHY):
         assert read_run(tmp_path / name)["status"] == "finished"
     assert "earlier" not in read_run(tmp_path / FAILING)["config"]

@@ -14,6 +14,7 @@ from gradsight import curvature, data, diagnosis, lab, models, optim, playground
 from gradsight._version import __version__
 from gradsight.data import Task
 from gradsight.diagnosis import Finding, Remedy, diagnose
+from gradsight.doctor import Prescription, doctor
 from gradsight.integrations import export
 from gradsight.optim import lr_find
 from gradsight.report import report
@@ -25,6 +26,7 @@ __all__ = [
     "FitResult",
     "History",
     "NonFinite",
+    "Prescription",
     "Remedy",
     "Task",
     "Watch",
@@ -33,6 +35,7 @@ __all__ = [
     "data",
     "diagnose",
     "diagnosis",
+    "doctor",
     "export",
     "fit",
     "lab",

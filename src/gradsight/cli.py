@@ -260,6 +260,51 @@ def playground(
     console.print(f"wrote {result.png} and {result.gif}", markup=False, highlight=False)
 
 
+@app.command(
+    "doctor",
+    epilog="Example: gradsight doctor --model mypkg.models:build --task digits --lr 0.1",
+)
+def doctor_cmd(
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="pkg.module:build_fn returning an nn.Module (given seed= if it takes one).",
+        ),
+    ],
+    task: Annotated[
+        str,
+        typer.Option("--task", help="A built-in task, or pkg.module:data_fn returning a Task."),
+    ] = "digits",
+    optimizer: Annotated[str, typer.Option("--optimizer", help="Baseline optimizer.")] = "sgd",
+    lr: Annotated[
+        float | None, typer.Option("--lr", help="Baseline learning rate (default: the rule's).")
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Steps per training run.")] = 300,
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per remedy.")] = 3,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Examples per step.")] = 64,
+    remedy: Annotated[
+        list[str] | None,
+        typer.Option("--remedy", help="A remedy to try; a+b combines (repeatable; default auto)."),
+    ] = None,
+) -> None:
+    """Try the remedies on your model and say which one measurably helps."""
+    from gradsight.doctor.command import doctor_command
+
+    status = doctor_command(
+        model,
+        task,
+        optimizer=optimizer,
+        lr=lr,
+        steps=steps,
+        seeds=seeds,
+        batch_size=batch_size,
+        remedies=remedy or (),
+    )
+    if status:
+        raise typer.Exit(status)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

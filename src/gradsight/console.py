@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradsight.diagnosis import Finding
+from gradsight.doctor import Prescription
 from gradsight.train import FitResult
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -84,3 +85,24 @@ def print_findings(console: Console, findings: Sequence[Finding]) -> None:
             reason = f" ({escape(remedy.reason)})" if remedy.reason else ""
             indented(f"{rank}. [cyan]{remedy.name}[/]: {escape(remedy.description)}{reason}")
         console.print()
+
+
+def print_trials(console: Console, prescription: Prescription) -> None:
+    """The doctor's trials: remedy, test metric, improvement with its interval, what remains."""
+    metric = f"test_{prescription.metric}"
+    table = Table(title="remedy trials (mean ± sd over seeds)", title_justify="left")
+    table.add_column("remedy", no_wrap=True)
+    table.add_column(metric.replace("_", " "), justify="right", no_wrap=True)
+    table.add_column("improvement [95% interval]", justify="right", no_wrap=True)
+    table.add_column("findings left", justify="right")
+    for row in prescription.trials.itertuples(index=False):
+        values = row._asdict()
+        style = "bold green" if values["remedy"] == prescription.best else ""
+        table.add_row(
+            escape(values["remedy"]),
+            f"{values[metric]:.3g} ± {values[metric + '_std']:.2g}",
+            f"{values['improvement']:+.3g} [{values['ci_low']:+.3g}, {values['ci_high']:+.3g}]",
+            str(0 if values["remaining"] == "none" else len(str(values["remaining"]).split(", "))),
+            style=style,
+        )
+    console.print(table)

@@ -1,4 +1,5 @@
-"""`gradsight demo`: the failing and the healthy example on digits, side by side."""
+"""`gradsight demo`: the failing and the healthy example on digits side by side, then the
+diagnosis, the report and the doctor's prescription for the failing one."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from pathlib import Path
 from rich.console import Console
 
 from gradsight.config import load_config, prepare
-from gradsight.console import print_findings, print_results
-from gradsight.diagnosis import diagnose, save_findings
+from gradsight.console import print_findings, print_results, print_trials
+from gradsight.diagnosis import diagnose, load_findings, save_findings
+from gradsight.doctor import doctor
+from gradsight.report import report
 from gradsight.train import FitResult, fit
 
 FAILING = "digits_sigmoid_deep"
 HEALTHY = "digits_relu_he_adam"
+DOCTOR_STEPS = 300
 
 
 def example_config(name: str) -> Path:
@@ -55,5 +59,28 @@ def run_demo(console: Console, run_dir: Path) -> dict[str, FitResult]:
             print_findings(console, findings)
         else:
             console.print(f"and of the healthy run: {len(findings)} findings.")
-    console.print(f"Runs, with their findings.json, are in {run_dir}/.")
+    failing_run = results[FAILING]
+    page = report(
+        failing_run.history,
+        load_findings(failing_run.run_dir / "findings.json"),
+        failing_run.run_dir / "report.html",
+        title=FAILING,
+    )
+    console.print(f"Its report: {page}")
+    console.print("The doctor tries the remedies on the failing net (2 seeds, 300 steps each):")
+    prepared = prepare(load_config(example_config(FAILING)))
+    train = prepared.fit_args
+    prescription = doctor(
+        prepared.model,
+        prepared.task,
+        optimizer=train["optimizer"],
+        lr=train["lr"],
+        batch_size=train["batch_size"],
+        steps=DOCTOR_STEPS,
+        seeds=2,
+        progress=True,
+    )
+    console.print(prescription.summary(table=False), markup=False, highlight=False)
+    print_trials(console, prescription)
+    console.print(f"Runs, findings and the report are in {run_dir}/.")
     return results
