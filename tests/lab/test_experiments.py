@@ -13,7 +13,16 @@ from markupsafe import escape
 
 from gradsight.lab import EXPERIMENTS, list_experiments
 
-NAMES = ["sigmoid-product", "vanishing-depth", "initialization", "batchnorm-residual"]
+NAMES = [
+    "sigmoid-product",
+    "vanishing-depth",
+    "initialization",
+    "batchnorm-residual",
+    "dead-relu",
+    "zero-centered",
+    "rnn-vs-lstm",
+    "exploding-clipping",
+]
 
 
 def test_registry_lists_the_experiments_with_questions():

@@ -6,9 +6,27 @@ and append its module here.
 
 from __future__ import annotations
 
-from gradsight.lab import batchnorm_residual, initialization, sigmoid_product, vanishing_depth
+from gradsight.lab import (
+    batchnorm_residual,
+    dead_relu,
+    exploding_clipping,
+    initialization,
+    rnn_vs_lstm,
+    sigmoid_product,
+    vanishing_depth,
+    zero_centered,
+)
 from gradsight.lab.experiment import Experiment
 
-_MODULES = (sigmoid_product, vanishing_depth, initialization, batchnorm_residual)
+_MODULES = (
+    sigmoid_product,
+    vanishing_depth,
+    initialization,
+    batchnorm_residual,
+    dead_relu,
+    zero_centered,
+    rnn_vs_lstm,
+    exploding_clipping,
+)
 
 EXPERIMENTS: dict[str, Experiment] = {m.EXPERIMENT.name: m.EXPERIMENT for m in _MODULES}

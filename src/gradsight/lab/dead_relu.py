@@ -1,0 +1,314 @@
+"""Experiment 5, `dead-relu`: ReLU units that never fire again, and the variants that cannot die.
+
+A ReLU unit whose pre-activation z = w.x + b is negative for every input has derivative 0 on
+all of them: its incoming weights get no gradient and it stays dead (seed 004). A large
+learning rate (one big update pushes b far below zero) or a negative bias at init does it.
+Leaky ReLU (Maas et al. 2013), PReLU (He et al. 2015) and RReLU (Xu et al. 2015) keep a
+non-zero slope for z < 0; ELU (Clevert et al. 2016) has derivative exp(z) there, which is
+positive in exact arithmetic but underflows to 0 in float32 for z below about -104.
+
+We train a 4-layer MLP on digits with each activation under three conditions (a small Adam
+learning rate, a large one, and a small one with every bias initialised negative) and
+measure the dead fraction on a fixed probe batch during training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from gradsight import data, models
+from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
+from gradsight.lab.stats import mean_spread
+from gradsight.models.activations import ACTIVATIONS as ACTIVATION_CLASSES
+from gradsight.report._common import new_figure
+from gradsight.train import fit
+from gradsight.train.callbacks import Callback, FitState
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "prelu", "rrelu")
+# The variants whose derivative for z < 0 is a slope bounded away from zero.
+SLOPED = ("leaky_relu", "prelu", "rrelu")
+# condition -> (Adam learning rate, bias at init)
+CONDITIONS = {
+    "small lr": (1e-3, 0.0),
+    "large lr": (0.1, 0.0),
+    "negative bias": (1e-3, -3.0),
+}
+DEPTH = 4
+WIDTH = 64
+BATCH = 64
+PROBE = 512
+# A claim "kills" units when the dead fraction reaches this on every seed.
+KILLED = 0.3
+# "Alive": at most this fraction dead.
+ALIVE = 0.01
+
+
+def dead_fraction(model: nn.Module, x: Tensor) -> float:
+    """Fraction of hidden units whose activation derivative is 0 on every example of `x`.
+
+    For each activation module f with input z (B, units), a unit is dead when
+    f'(z_b) == 0 for all b: no example sends it a gradient. The derivative is taken with
+    autograd in eval mode (RReLU then uses its mean slope); the model's mode is restored.
+    """
+    inputs: list[tuple[nn.Module, Tensor]] = []
+
+    def keep(module: nn.Module, args: tuple[Tensor, ...], _output: Tensor) -> None:
+        inputs.append((module, args[0].detach()))
+
+    kinds = tuple(ACTIVATION_CLASSES[a] for a in ACTIVATIONS)
+    handles = [m.register_forward_hook(keep) for m in model.modules() if isinstance(m, kinds)]
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(training)
+    dead = []
+    for module, z in inputs:  # z: (B, units)
+        z = z.clone().requires_grad_(True)
+        with torch.enable_grad():
+            (slope,) = torch.autograd.grad(module(z).sum(), z)
+        dead.append((slope == 0).all(dim=0))  # (units,)
+    return float(torch.cat(dead).float().mean())
+
+
+class _DeadProbe(Callback):
+    """Records the dead fraction on a fixed batch every `every` steps (and before training)."""
+
+    def __init__(self, x: Tensor, every: int) -> None:
+        self.x, self.every = x, every
+        self.steps: list[int] = []
+        self.dead: list[float] = []
+
+    def on_fit_start(self, state: FitState) -> None:
+        self.steps.append(0)
+        self.dead.append(dead_fraction(state.model, self.x))
+
+    def on_step_end(self, state: FitState) -> None:
+        if (state.step + 1) % self.every == 0:
+            self.steps.append(state.step + 1)
+            self.dead.append(dead_fraction(state.model, self.x))
+
+
+def _runs(config: LabConfig, steps: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    task = data.load("digits", seed=0)
+    x = task.x_train[:PROBE]  # the fixed probe batch
+    every = max(steps // 30, 1)
+    rows, curves = [], []
+    grid = [(a, c, s) for a in ACTIVATIONS for c in CONDITIONS for s in config.seed_list]
+    for activation, condition, seed in config.track(grid, "dead-relu"):
+        lr, bias = CONDITIONS[condition]
+        model = models.mlp(
+            64,
+            10,
+            depth=DEPTH,
+            width=WIDTH,
+            activation=activation,
+            init="he_normal",
+            bias_init=bias,
+            seed=seed,
+        )
+        probe = _DeadProbe(x, every)
+        result = fit(
+            model,
+            task,
+            optimizer="adam",
+            lr=lr,
+            steps=steps,
+            batch_size=BATCH,
+            seed=seed,
+            watch=False,
+            callbacks=[probe],
+        )
+        rows.append(
+            {
+                "activation": activation,
+                "condition": condition,
+                "seed": seed,
+                "dead_init": probe.dead[0],
+                "dead_final": probe.dead[-1],
+                "dead_max": max(probe.dead),
+                "test_accuracy": float(result.metrics["test_accuracy"]),
+                "diverged": bool(result.metrics["diverged"]),
+            }
+        )
+        curves += [
+            {"activation": activation, "condition": condition, "seed": seed, "step": t, "dead": d}
+            for t, d in zip(probe.steps, probe.dead, strict=True)
+        ]
+    return pd.DataFrame(rows), pd.DataFrame(curves)
+
+
+def run(config: LabConfig) -> ExperimentResult:
+    steps = config.pick(300, 1500)
+    frame, curves = _runs(config, steps)
+    by = frame.set_index(["activation", "condition"]).sort_index()
+
+    def spread(activation: str, condition: str, column: str = "dead_final"):
+        return mean_spread(by.loc[(activation, condition), column])
+
+    claims = []
+    small, large = spread("relu", "small lr"), spread("relu", "large lr")
+    claims.append(
+        Claim(
+            f"A large learning rate kills ReLU units: with Adam at lr "
+            f"{CONDITIONS['large lr'][0]} at least {KILLED:.0%} of the units end dead, against "
+            f"under 5% at lr {CONDITIONS['small lr'][0]}.",
+            held=large.low >= KILLED and small.high < 0.05,
+            numbers={"dead, large lr": large, "dead, small lr": small},
+            verdict=(
+                f"dead fraction {large.mean:.2f} (min over seeds {large.low:.2f}) at the large "
+                f"lr vs {small.mean:.3f} (max {small.high:.3f}) at the small one, after "
+                f"{steps} steps."
+            ),
+            central=True,
+        )
+    )
+    init, final = spread("relu", "negative bias", "dead_init"), spread("relu", "negative bias")
+    claims.append(
+        Claim(
+            f"Negative biases (b = {CONDITIONS['negative bias'][1]}) kill ReLU units at init, "
+            f"and they stay dead: at least {KILLED:.0%} dead before and after training.",
+            held=init.low >= KILLED and final.low >= KILLED,
+            numbers={"dead at init": init, "dead after training": final},
+            verdict=(
+                f"{init.mean:.2f} dead at init, {final.mean:.2f} after {steps} steps "
+                f"(min over seeds {min(init.low, final.low):.2f})."
+            ),
+            central=True,
+        )
+    )
+    variants = frame[frame.activation != "relu"]
+    worst = variants.groupby("activation")["dead_max"].max()
+    claims.append(
+        Claim(
+            "Leaky ReLU, ELU, PReLU and RReLU keep their units alive under every condition "
+            f"(at most {ALIVE:.0%} dead at any probe).",
+            held=bool((worst <= ALIVE).all()),
+            numbers={"largest dead fraction": worst.to_dict()},
+            verdict=(
+                "largest dead fraction over conditions, seeds and probes: "
+                + ", ".join(f"{a} {v:.3f}" for a, v in worst.items())
+                + (
+                    ""
+                    if worst.get("elu", 0.0) <= ALIVE
+                    else "; ELU's exp(z) underflows to 0 in float32 once z < -104, so its "
+                    "units die too when a large step drives z that low"
+                )
+                + "."
+            ),
+        )
+    )
+    sloped = variants[variants.activation.isin(SLOPED)]
+    sloped_worst = mean_spread(sloped.groupby("seed")["dead_max"].max())
+    claims.append(
+        Claim(
+            "Leaky ReLU, PReLU and RReLU, whose slope for z < 0 never reaches zero, have no "
+            "dead units under any condition.",
+            held=sloped_worst.high <= ALIVE,
+            numbers={"largest dead fraction per seed": sloped_worst},
+            verdict=(
+                f"largest dead fraction {sloped_worst.high:.3f} over "
+                f"{len(sloped)} runs (held if <= {ALIVE})."
+            ),
+            central=True,
+        )
+    )
+    acc = {a: spread(a, "large lr", "test_accuracy") for a in ACTIVATIONS}
+    claims.append(
+        Claim(
+            "At the large learning rate every variant ends with a higher test accuracy than "
+            "ReLU, its dead units no longer learning.",
+            held=all(acc[a].mean > acc["relu"].mean for a in ACTIVATIONS if a != "relu"),
+            numbers={f"accuracy, {a}": s for a, s in acc.items()},
+            verdict=", ".join(f"{a} {s.mean:.2f}" for a, s in acc.items())
+            + f" (mean test accuracy, lr {CONDITIONS['large lr'][0]}).",
+        )
+    )
+
+    figures = {
+        "dead_over_training": _curve_figure(curves),
+        "dead_final": _bar_figure(frame, steps),
+    }
+    captions = {
+        "dead_over_training": "Fraction of dead hidden units (derivative 0 on all "
+        f"{PROBE} probe examples) during training, mean over seeds, band: min to max. ReLU "
+        "alone loses units at the large learning rate and never recovers those the negative "
+        "bias killed.",
+        "dead_final": f"Dead fraction after {steps} steps per activation and condition (mean "
+        "over seeds, bars: min to max).",
+    }
+    return ExperimentResult(
+        tables={"runs": frame, "curves": curves},
+        figures=figures,
+        captions=captions,
+        claims=claims,
+        params={
+            "activations": list(ACTIVATIONS),
+            "conditions (adam lr, bias init)": CONDITIONS,
+            "net": f"MLP depth {DEPTH}, width {WIDTH}, He init",
+            "batch": BATCH,
+            "steps": steps,
+            "probe": f"{PROBE} training examples",
+            "seeds": config.seed_list,
+            "task": "digits",
+        },
+    )
+
+
+def _curve_figure(curves: pd.DataFrame):
+    fig = new_figure(None, 10.0, 3.6)
+    axes = fig.subplots(1, len(CONDITIONS), sharey=True)
+    for ax, condition in zip(axes, CONDITIONS, strict=True):
+        for i, activation in enumerate(ACTIVATIONS):
+            g = curves[(curves.condition == condition) & (curves.activation == activation)]
+            stats = g.groupby("step")["dead"].agg(["mean", "min", "max"])
+            ax.plot(stats.index, stats["mean"], color=f"C{i}", label=activation)
+            ax.fill_between(stats.index, stats["min"], stats["max"], color=f"C{i}", alpha=0.15)
+        lr, bias = CONDITIONS[condition]
+        ax.set(title=f"{condition} (lr {lr}, b {bias})", xlabel="step", ylim=(-0.02, 1.0))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("dead fraction")
+    axes[0].legend(fontsize="small")
+    return fig
+
+
+def _bar_figure(frame: pd.DataFrame, steps: int):
+    fig = new_figure(None, 8.0, 3.6)
+    ax = fig.subplots()
+    width = 0.8 / len(CONDITIONS)
+    for j, condition in enumerate(CONDITIONS):
+        g = frame[frame.condition == condition].groupby("activation", sort=False)["dead_final"]
+        stats = g.agg(["mean", "min", "max"]).reindex(ACTIVATIONS)
+        pos = np.arange(len(ACTIVATIONS)) + (j - (len(CONDITIONS) - 1) / 2) * width
+        ax.bar(
+            pos,
+            stats["mean"],
+            width,
+            yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+            label=condition,
+            color=f"C{j}",
+        )
+    ax.set_xticks(range(len(ACTIVATIONS)), list(ACTIVATIONS))
+    ax.set(ylabel="dead fraction", title=f"after {steps} steps", ylim=(0, 1))
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+EXPERIMENT = Experiment(
+    name="dead-relu",
+    title="Dead ReLU units and the activations that stay alive",
+    question=(
+        "Do a large learning rate and negative biases kill ReLU units for good, and do leaky "
+        "ReLU, ELU, PReLU and RReLU keep them alive (seeds 004 and 000; Maas et al. 2013, "
+        "He et al. 2015, Xu et al. 2015, Clevert et al. 2016)?"
+    ),
+    run=run,
+)

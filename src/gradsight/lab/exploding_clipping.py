@@ -1,0 +1,229 @@
+"""Experiment 8, `exploding-clipping`: a net that explodes, and clipping and L2 against it.
+
+With weights drawn too large, each layer multiplies the activations and the back-propagated
+error by more than one, and the first SGD steps send the loss to infinity (seed 002;
+Pascanu et al. 2013). Clipping the gradient, by its global norm g <- g * min(1, c / ||g||)
+or element-wise g_i <- clip(g_i, -c, c), bounds every step. An L2 penalty (l2 / 2) ||w||^2
+pulls the weights towards zero, limiting their norm (seed 002, sec. 4.6).
+
+We train an 8-layer ReLU MLP with N(0, 0.4^2) weights (He would be 0.18) on digits with SGD,
+plain, clipped by norm, clipped by value, with L2, and with both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gradsight import data, models
+from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
+from gradsight.lab.stats import mean_spread
+from gradsight.report._common import new_figure
+from gradsight.train import fit
+
+DEPTH = 8
+WIDTH = 64
+STD = 0.4  # sqrt(2 / 64) = 0.18 is He's
+BATCH = 64
+LR = 0.05
+CLIP_NORM = 1.0
+CLIP_VALUE = 0.1
+# condition -> fit's keyword arguments
+CONDITIONS = {
+    "plain": {},
+    "clip norm": {"clip_norm": CLIP_NORM},
+    "clip value": {"clip_value": CLIP_VALUE},
+    "l2 1e-2": {"l2": 1e-2},
+    "clip norm + l2 1e-2": {"clip_norm": CLIP_NORM, "l2": 1e-2},
+    "clip norm + l2 1e-1": {"clip_norm": CLIP_NORM, "l2": 1e-1},
+}
+RESCUED = 0.5  # test accuracy (chance 0.1)
+
+
+def weight_norm(model: torch.nn.Module) -> float:
+    """sqrt(sum ||W||_F^2) over the weight matrices (biases left out)."""
+    with torch.no_grad():
+        return (
+            float(sum(p.pow(2).sum() for n, p in model.named_parameters() if "weight" in n)) ** 0.5
+        )
+
+
+def _runs(config: LabConfig, steps: int) -> pd.DataFrame:
+    task = data.load("digits", seed=0)
+    rows = []
+    grid = [(c, s) for c in CONDITIONS for s in config.seed_list]
+    for condition, seed in config.track(grid, "exploding-clipping"):
+        model = models.mlp(
+            64,
+            10,
+            depth=DEPTH,
+            width=WIDTH,
+            activation="relu",
+            init="normal",
+            init_options={"std": STD},
+            seed=seed,
+        )
+        before = weight_norm(model)
+        result = fit(
+            model,
+            task,
+            optimizer="sgd",
+            lr=LR,
+            steps=steps,
+            batch_size=BATCH,
+            seed=seed,
+            watch=False,
+            **CONDITIONS[condition],
+        )
+        loss = result.history.table("loss").iloc[:, 0].to_numpy()
+        rows.append(
+            {
+                "condition": condition,
+                "seed": seed,
+                "diverged": bool(result.metrics["diverged"]),
+                "steps_taken": int(result.metrics["steps"]),
+                "first_loss": float(loss[0]),
+                "test_accuracy": float(result.metrics["test_accuracy"]),
+                "weight_norm_init": before,
+                "weight_norm_final": weight_norm(model),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def run(config: LabConfig) -> ExperimentResult:
+    steps = config.pick(300, 1500)
+    frame = _runs(config, steps)
+    by = frame.set_index("condition").sort_index()
+
+    def spread(condition: str, column: str):
+        return mean_spread(by.loc[[condition], column].astype(float))
+
+    claims = []
+    plain = by.loc[["plain"]]
+    claims.append(
+        Claim(
+            f"With N(0, {STD}^2) weights (over twice He's std) plain SGD explodes: the loss "
+            "turns non-finite and training stops.",
+            held=bool(plain.diverged.all()),
+            numbers={
+                "diverged runs": int(plain.diverged.sum()),
+                "runs": len(plain),
+                "steps taken": spread("plain", "steps_taken"),
+            },
+            verdict=(
+                f"{int(plain.diverged.sum())} of {len(plain)} runs diverged, after "
+                f"{plain.steps_taken.mean():.0f} steps on average (of {steps})."
+            ),
+            central=True,
+        )
+    )
+    for condition, value in (("clip norm", CLIP_NORM), ("clip value", CLIP_VALUE)):
+        rows = by.loc[[condition]]
+        acc = spread(condition, "test_accuracy")
+        claims.append(
+            Claim(
+                f"Clipping the gradient by {condition.split()[-1]} ({value}) rescues it: no "
+                f"run diverges and every seed reaches test accuracy >= {RESCUED}.",
+                held=not rows.diverged.any() and acc.low >= RESCUED,
+                numbers={"test accuracy": acc, "diverged runs": int(rows.diverged.sum())},
+                verdict=(
+                    f"{int(rows.diverged.sum())} diverged; test accuracy {acc.mean:.2f} "
+                    f"(min {acc.low:.2f}) after {steps} steps."
+                ),
+                central=True,
+            )
+        )
+    l2_only = by.loc[["l2 1e-2"]]
+    claims.append(
+        Claim(
+            "L2 regularisation (1e-2) alone does not stop the explosion.",
+            held=bool(l2_only.diverged.all()),
+            numbers={"diverged runs": int(l2_only.diverged.sum()), "runs": len(l2_only)},
+            verdict=f"{int(l2_only.diverged.sum())} of {len(l2_only)} runs diverged.",
+        )
+    )
+    norms = [spread(c, "weight_norm_final") for c in ("clip norm", "clip norm + l2 1e-2")]
+    norms.append(spread("clip norm + l2 1e-1", "weight_norm_final"))
+    claims.append(
+        Claim(
+            "L2 shrinks the weights: with clipping, the final weight norm falls as l2 grows "
+            "from 0 to 1e-2 to 1e-1.",
+            held=norms[0].low > norms[1].high and norms[1].low > norms[2].high,
+            numbers={"l2 0": norms[0], "l2 1e-2": norms[1], "l2 1e-1": norms[2]},
+            verdict=(
+                f"final ||W||: {norms[0].mean:.1f}, {norms[1].mean:.1f}, {norms[2].mean:.1f} "
+                f"(init {by.weight_norm_init.mean():.1f}); held if the seeds' ranges are "
+                "ordered. The clip bounds the whole gradient, penalty included, so each step "
+                f"moves the weights by at most lr x {CLIP_NORM} = {LR * CLIP_NORM}."
+            ),
+        )
+    )
+
+    figures = {"outcome": _outcome_figure(frame, steps), "weight_norm": _norm_figure(frame)}
+    captions = {
+        "outcome": f"Test accuracy after {steps} SGD steps (lr {LR}) per condition, dots are "
+        "seeds; a cross marks a run stopped by a non-finite loss.",
+        "weight_norm": "Weight norm sqrt(sum ||W_l||_F^2) at init and at the end, per "
+        "condition (mean over seeds; diverged runs have none).",
+    }
+    return ExperimentResult(
+        tables={"runs": frame},
+        figures=figures,
+        captions=captions,
+        claims=claims,
+        params={
+            "net": f"ReLU MLP depth {DEPTH}, width {WIDTH}, N(0, {STD}^2) weights",
+            "optimizer": f"sgd lr {LR}, batch {BATCH}",
+            "conditions": CONDITIONS,
+            "steps": steps,
+            "seeds": config.seed_list,
+            "task": "digits",
+        },
+    )
+
+
+def _outcome_figure(frame: pd.DataFrame, steps: int):
+    fig = new_figure(None, 9.0, 3.8)
+    ax = fig.subplots()
+    names = list(CONDITIONS)
+    for k, condition in enumerate(names):
+        g = frame[frame.condition == condition]
+        ax.bar(k, g.test_accuracy.mean(), color=f"C{k}", alpha=0.6)
+        ok = g[~g.diverged]
+        ax.plot([k] * len(ok), ok.test_accuracy, "k.", ms=5)
+        bad = g[g.diverged]
+        ax.plot([k] * len(bad), np.full(len(bad), 0.05), "rx", ms=7)
+    ax.set_xticks(range(len(names)), [n.replace(" + ", "\n+ ") for n in names], fontsize="small")
+    ax.set(ylabel="test accuracy", ylim=(0, 1), title=f"after {steps} steps")
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+def _norm_figure(frame: pd.DataFrame):
+    fig = new_figure(None, 9.0, 3.6)
+    ax = fig.subplots()
+    names = list(CONDITIONS)
+    stats = frame.groupby("condition")[["weight_norm_init", "weight_norm_final"]].mean()
+    stats = stats.reindex(names)
+    pos = np.arange(len(names))
+    ax.bar(pos - 0.2, stats.weight_norm_init, 0.4, label="init", color="C7")
+    ax.bar(pos + 0.2, stats.weight_norm_final, 0.4, label="final", color="C0")
+    ax.set_xticks(pos, [n.replace(" + ", "\n+ ") for n in names], fontsize="small")
+    ax.set(ylabel="weight norm")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+EXPERIMENT = Experiment(
+    name="exploding-clipping",
+    title="Exploding gradients, clipping and L2",
+    question=(
+        "Does a deep net with too large weights explode under SGD, and do gradient clipping "
+        "by norm or by value rescue it while L2 limits the weights' norm (seed 002; Pascanu "
+        "et al. 2013)?"
+    ),
+    run=run,
+)
