@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gradsight.optim._checks import check_adam_args
+
 
 class AdamNoBiasCorrection(torch.optim.Optimizer):
     """Adam with uncorrected moments.
@@ -45,15 +47,7 @@ class AdamNoBiasCorrection(torch.optim.Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
-        for i, beta in enumerate(betas):
-            if not 0 <= beta < 1:
-                raise ValueError(f"betas[{i}] must be in [0, 1), got {beta}")
-        if eps < 0:
-            raise ValueError(f"eps must be >= 0, got {eps}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        check_adam_args(lr, betas, eps, weight_decay)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
         super().__init__(params, defaults)
 

@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gradsight.optim._checks import check_adam_args
+
 # On a CPU, tensors are updated in lists of about this many elements: the scratch tensor of
 # the update direction is then a few MB, reused from the heap at every step, instead of one
 # parameter-sized allocation whose fresh pages fault in at every step (measured: 17 ms
@@ -58,15 +60,7 @@ class Lamb(torch.optim.Optimizer):
         bias_correction: bool = True,
         chunk_elements: int | None = None,
     ) -> None:
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
-        for i, beta in enumerate(betas):
-            if not 0 <= beta < 1:
-                raise ValueError(f"betas[{i}] must be in [0, 1), got {beta}")
-        if eps < 0:
-            raise ValueError(f"eps must be >= 0, got {eps}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        check_adam_args(lr, betas, eps, weight_decay)
         if chunk_elements is not None and chunk_elements < 1:
             raise ValueError(f"chunk_elements must be >= 1, got {chunk_elements}")
         defaults = dict(
