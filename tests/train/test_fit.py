@@ -233,3 +233,9 @@ def test_hessian_schedule_sets_lr_to_one_over_lambda_max(spirals):
     assert result.history.series("lr").iloc[0] == pytest.approx(
         1 / float(expected.values[0]), rel=1e-2
     )
+
+
+def test_bad_watch_options_leave_no_run_directory(tmp_path, spirals):
+    with pytest.raises(ValueError, match="every must be an int"):
+        gs.fit(small_net(spirals), spirals, run_dir=tmp_path / "run", watch={"every": -1})
+    assert not (tmp_path / "run").exists()

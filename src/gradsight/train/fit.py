@@ -171,9 +171,8 @@ def fit(
     )
     options = dict(schedule_options or {})
     if schedule == "hessian":  # HessianLR needs the model, the loss and a fixed probe batch
-        x, y = task.split("train")
-        n = min(len(x), batch_size or len(x), HESSIAN_PROBE)
-        options = {"model": model, "loss_fn": task.loss_fn, "data": (x[:n], y[:n]), **options}
+        probe = _probe_batch(task, batch_size)
+        options = {"model": model, "loss_fn": task.loss_fn, "data": probe, **options}
     scheduler = build_schedule(schedule, opt, steps, **options)
     if config is None:
         config = {
@@ -193,18 +192,23 @@ def fit(
             "clip_value": clip_value,
             "seed": seed,
         }
-    run = RunDir(run_dir, config, seed) if run_dir is not None else None
-    history = History(run.metrics_dir if run else None)
     if watch is None:
         watch = run_dir is not None
     watch_options = {} if watch is True else dict(NO_WATCH if watch is False else watch)
     if watch_options.get("curvature_every") and "curvature_batch" not in watch_options:
-        x, y = task.split("train")
-        n = min(len(x), batch_size or len(x), HESSIAN_PROBE)
-        watch_options.update(curvature_batch=(x[:n], y[:n]), curvature_loss_fn=task.loss_fn)
+        probe = _probe_batch(task, batch_size)
+        watch_options.update(curvature_batch=probe, curvature_loss_fn=task.loss_fn)
+    history = History()
+    # The watch first: bad watch options must not leave a run directory behind.
     monitor = Watch(
         model, opt, history=history, on_nonfinite="stop", flush_every=LOG_BLOCK, **watch_options
     )
+    try:
+        run = RunDir(run_dir, config, seed) if run_dir is not None else None
+    except BaseException:
+        monitor.close()
+        raise
+    history.metrics_dir = run.metrics_dir if run else None
     state = FitState(model=model, optimizer=opt, task=task, history=history, watch=monitor)
     loop = _Loop(state, scheduler, batch_size, seed, l1, l2, clip_norm, clip_value, eval_every)
 
@@ -219,6 +223,13 @@ def fit(
         if run is not None:
             run.finish("finished", metrics=metrics)
     return FitResult(history, metrics, run.path if run else None)
+
+
+def _probe_batch(task: Task, batch_size: int | None) -> tuple[Tensor, Tensor]:
+    """The fixed training batch on which curvature is measured (at most HESSIAN_PROBE)."""
+    x, y = task.split("train")
+    n = min(len(x), batch_size or len(x), HESSIAN_PROBE)
+    return x[:n], y[:n]
 
 
 class _Loop:
