@@ -7,11 +7,18 @@ and append its module here.
 from __future__ import annotations
 
 from gradsight.lab import (
+    adagrad_sparse,
+    adam_bias_correction,
     batchnorm_residual,
     dead_relu,
     exploding_clipping,
+    hessian_lr,
     initialization,
+    lamb_large_batch,
+    learning_rate,
+    optimizers,
     rnn_vs_lstm,
+    saddle,
     sigmoid_product,
     vanishing_depth,
     zero_centered,
@@ -27,6 +34,13 @@ _MODULES = (
     zero_centered,
     rnn_vs_lstm,
     exploding_clipping,
+    optimizers,
+    adagrad_sparse,
+    adam_bias_correction,
+    learning_rate,
+    saddle,
+    hessian_lr,
+    lamb_large_batch,
 )
 
 EXPERIMENTS: dict[str, Experiment] = {m.EXPERIMENT.name: m.EXPERIMENT for m in _MODULES}

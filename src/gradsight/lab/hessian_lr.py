@@ -1,0 +1,205 @@
+"""Experiment 15, `hessian-lr`: lr = 1 / lambda_max, and the edge of stability.
+
+On a quadratic, gradient descent is stable only for lr < 2 / lambda_max, and lr =
+1 / lambda_max is the step that removes the sharpest direction's error (LeCun, Simard &
+Pearlmutter 1993). We train with `gs.fit(schedule="hessian")` (lambda_max re-estimated by
+Lanczos every few steps) against a constant lr tuned by a small sweep. Under full-batch GD
+with a constant lr, Cohen et al. (2021) found the sharpness lambda_max rising until it
+reaches 2 / lr and hovering there (the edge of stability); we measure it with
+`gs.fit(watch={"curvature_every": N})`. As in their main experiments the loss is the MSE
+against one-hot targets (with cross-entropy the sharpness falls late in training as the
+margins grow, which they also report).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import torch
+
+from gradsight import data, models
+from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
+from gradsight.lab.stats import mean_spread
+from gradsight.report._common import new_figure, positive
+from gradsight.train import fit
+
+WIDTH = 32
+DEPTH = 3
+SWEEP = (0.5, 1.0, 2.0)  # constant lrs of full-batch GD; the best is "tuned"
+EOS_LR = 2.0  # the constant lr whose sharpness is tracked (2 / lr = 1.0)
+EVERY = 25  # steps between lambda_max estimates (schedule and watch)
+NO_STATS = {"every": 0, "updates_every": 0, "activations_every": 0}
+
+
+def _task():
+    """Digits with MSE against one-hot targets (Cohen et al. 2021's loss)."""
+    task = data.load("digits", seed=0)
+
+    def one_hot(y: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.one_hot(y, 10).float()  # (N, 10)
+
+    return dataclasses.replace(
+        task,
+        y_train=one_hot(task.y_train),
+        y_test=one_hot(task.y_test),
+        loss="mse",
+        metric="mse",
+        description="digits, MSE on one-hot targets",
+    )
+
+
+def _net(seed: int) -> torch.nn.Module:
+    return models.mlp(
+        64, 10, depth=DEPTH, width=WIDTH, activation="tanh", init="xavier_normal", seed=seed
+    )
+
+
+def run(config: LabConfig) -> ExperimentResult:
+    steps = config.pick(300, 1500)
+    task = _task()
+    rows, sharpness, curves = [], {}, {}
+    runs = [(lr, s) for lr in (*SWEEP, "hessian") for s in config.seed_list]
+    for lr, seed in config.track(runs, "hessian-lr"):
+        watch = {**NO_STATS, "curvature_every": EVERY} if lr == EOS_LR else False
+        options = (
+            {"schedule": "hessian", "schedule_options": {"c": 1.0, "every": EVERY}}
+            if lr == "hessian"
+            else {"lr": lr}
+        )
+        result = fit(
+            _net(seed),
+            task,
+            optimizer="sgd",
+            steps=steps,
+            batch_size=None,  # full-batch gradient descent
+            seed=seed,
+            watch=watch,
+            **options,
+        )
+        curves[lr, seed] = result.history.series("loss")
+        if lr == EOS_LR:
+            sharpness[seed] = result.history.series("curv/lambda_max")
+        rows.append(
+            {
+                "lr": str(lr),
+                "seed": seed,
+                "train_loss": float(result.metrics["train_loss"]),
+                "test_mse": float(result.metrics["test_mse"]),
+                "diverged": bool(result.metrics["diverged"]),
+                "final_lr": float(result.history.series("lr").iloc[-1]),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    final = frame.groupby("lr").train_loss.mean()
+    tuned = min(SWEEP, key=lambda lr: final[str(lr)])
+
+    claims = []
+    hess = mean_spread(frame[frame.lr == "hessian"].train_loss)
+    best = mean_spread(frame[frame.lr == str(tuned)].train_loss)
+    claims.append(
+        Claim(
+            "Full-batch GD with lr = 1 / lambda_max (re-estimated every "
+            f"{EVERY} steps, no tuning) reaches a training loss no higher than the best "
+            f"constant lr of the sweep {list(SWEEP)}.",
+            held=hess.mean <= best.mean,
+            numbers={"hessian schedule": hess, f"constant lr {tuned}": best},
+            verdict=(
+                f"final training MSE {hess.mean:.3g} with 1/lambda_max vs {best.mean:.3g} with "
+                f"the tuned constant lr {tuned} after {steps} steps (mean over seeds)."
+            ),
+            central=True,
+        )
+    )
+    edge = 2.0 / EOS_LR
+    rise = [float(s.iloc[len(s) // 2 :].max() / s.iloc[1:].min()) for s in sharpness.values()]
+    late = [float(s.iloc[len(s) // 2 :].max()) for s in sharpness.values()]
+    late_s, rise_s = mean_spread(late), mean_spread(rise)
+    claims.append(
+        Claim(
+            f"Under full-batch GD at constant lr {EOS_LR}, the sharpness lambda_max rises "
+            f"towards 2 / lr = {edge:.2f} (edge of stability): in the second half of training "
+            f"it reaches at least 90% of 2 / lr, up at least 10% from its lowest value.",
+            held=late_s.low >= 0.9 * edge and rise_s.low >= 1.1,
+            numbers={"late max lambda_max": late_s, "rise (late max / min)": rise_s, "2/lr": edge},
+            verdict=(
+                f"late max lambda_max {late_s.mean:.3f} (min over seeds {late_s.low:.3f}) against "
+                f"2/lr = {edge:.2f}; risen x{rise_s.mean:.2f} from its minimum."
+            ),
+            central=True,
+        )
+    )
+    over = [float(s.max()) for s in sharpness.values()]
+    claims.append(
+        Claim(
+            "Without diverging, lambda_max does not settle far beyond 2 / lr: its maximum "
+            "after the first estimate stays below 1.5 x 2 / lr.",
+            held=max(float(s.iloc[1:].max()) for s in sharpness.values()) < 1.5 * edge
+            and not frame[frame.lr == str(EOS_LR)].diverged.any(),
+            numbers={"max lambda_max (incl. init)": mean_spread(over)},
+            verdict=f"max after init {max(float(s.iloc[1:].max()) for s in sharpness.values()):.3f}"
+            f" vs 1.5 x 2/lr = {1.5 * edge:.2f}.",
+        )
+    )
+
+    figures = {
+        "sharpness": _sharpness_figure(sharpness, edge),
+        "loss": _loss_figure(curves, config.seed_list),
+    }
+    captions = {
+        "sharpness": f"lambda_max (Lanczos every {EVERY} steps) during full-batch GD at lr "
+        f"{EOS_LR}, one line per seed; the dashed line is 2 / lr: after the first drop the "
+        "sharpness climbs to it and hovers there (Cohen et al. 2021).",
+        "loss": "Training MSE (mean over seeds) of each constant lr and of lr = 1 / lambda_max.",
+    }
+    return ExperimentResult(
+        tables={"runs": frame},
+        figures=figures,
+        captions=captions,
+        claims=claims,
+        params={
+            "model": f"tanh MLP, depth {DEPTH}, width {WIDTH}, Xavier init",
+            "constant lrs": list(SWEEP),
+            "hessian schedule": f"c = 1, every {EVERY} steps",
+            "edge-of-stability lr": EOS_LR,
+            "steps": steps,
+            "seeds": config.seed_list,
+            "task": "digits, MSE on one-hot targets, full batch",
+        },
+    )
+
+
+def _sharpness_figure(sharpness: dict, edge: float):
+    fig = new_figure(None, 8.0, 4.0)
+    ax = fig.subplots()
+    for i, (seed, series) in enumerate(sharpness.items()):
+        ax.plot(series.index, series.to_numpy(), "o-", ms=3, color=f"C{i}", label=f"seed {seed}")
+    ax.axhline(edge, color="grey", ls="--", label="2 / lr")
+    ax.set(xlabel="step", ylabel="lambda_max")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _loss_figure(curves: dict, seeds: list[int]):
+    fig = new_figure(None, 8.0, 4.0)
+    ax = fig.subplots()
+    for i, lr in enumerate((*SWEEP, "hessian")):
+        mean = pd.concat([curves[lr, s] for s in seeds], axis=1).mean(axis=1)
+        label = "1 / lambda_max" if lr == "hessian" else f"lr {lr}"
+        ax.plot(mean.index, positive(mean.to_numpy()), color=f"C{i}", label=label)
+    ax.set(yscale="log", xlabel="step", ylabel="training MSE")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+EXPERIMENT = Experiment(
+    name="hessian-lr",
+    title="lr = 1 / lambda_max and the edge of stability",
+    question=(
+        "Does lr = 1 / lambda_max match a tuned constant lr, and does full-batch GD drive the "
+        "sharpness lambda_max up to 2 / lr (seed 003; LeCun et al. 1993, Cohen et al. 2021)?"
+    ),
+    run=run,
+)

@@ -1,0 +1,205 @@
+"""Experiment 12, `learning-rate`: too small, too large, right, and cyclical.
+
+Gradient descent moves w by lr * g: too small a rate barely moves in a step budget, too large
+a rate overshoots the valley and the loss stalls or blows up (seed 003, section 1). The LR
+range test (Smith 2017, section 3.3) trains briefly while the rate grows exponentially and
+suggests a rate on the falling part of the loss curve (`gs.lr_find`, fastai's `valley`). We
+train an MLP on digits with SGD at that rate, at a thirtieth of it and at thirty times it,
+and compare the fixed rate with Smith's triangular cyclical schedule over [lr, 4 lr]
+(his rule of thumb: base_lr = max_lr / 4, the range read on the same test).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gradsight import data, models
+from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
+from gradsight.lab.stats import bootstrap_ci, mean_spread
+from gradsight.optim import lr_find
+from gradsight.report._common import new_figure
+from gradsight.train import fit
+
+BATCH = 64
+FACTOR = 30.0  # "too small" = valley / FACTOR, "too large" = valley * FACTOR
+CYCLE_TOP = 4.0  # cyclic: from valley up to CYCLE_TOP * valley (base_fraction 1 / CYCLE_TOP)
+CONDITIONS = ("too small", "right", "too large", "cyclic")
+
+
+def _model(seed: int):
+    return models.mlp(64, 10, depth=3, width=64, seed=seed)
+
+
+def _runs(config: LabConfig, steps: int):
+    task = data.load("digits", seed=0)
+    rows, curves, finds = [], {}, {}
+    for seed in config.track(config.seed_list, "learning-rate"):
+        found = lr_find(_model(seed), task, "sgd", 1e-4, 10.0, 100, batch_size=BATCH, seed=seed)
+        finds[seed] = found
+        valley = found.valley
+        settings = {
+            "too small": (valley / FACTOR, "constant", None),
+            "right": (valley, "constant", None),
+            "too large": (valley * FACTOR, "constant", None),
+            "cyclic": (CYCLE_TOP * valley, "cyclic", {"base_fraction": 1 / CYCLE_TOP}),
+        }
+        for condition, (lr, schedule, options) in settings.items():
+            result = fit(
+                _model(seed),
+                task,
+                optimizer="sgd",
+                lr=lr,
+                steps=steps,
+                batch_size=BATCH,
+                schedule=schedule,
+                schedule_options=options,
+                seed=seed,
+                watch=False,
+            )
+            loss = result.history.table("loss").iloc[:, 0].to_numpy()
+            curves[condition, seed] = loss
+            rows.append(
+                {
+                    "condition": condition,
+                    "seed": seed,
+                    "lr": lr,
+                    "valley": valley,
+                    "train_loss": float(result.metrics["train_loss"]),
+                    "test_accuracy": float(result.metrics["test_accuracy"]),
+                    "diverged": bool(result.metrics["diverged"]),
+                }
+            )
+    return pd.DataFrame(rows), curves, finds
+
+
+def run(config: LabConfig) -> ExperimentResult:
+    steps = config.pick(200, 1500)
+    frame, curves, finds = _runs(config, steps)
+    loss = frame.pivot(index="seed", columns="condition", values="train_loss")  # (S, 4)
+    acc = frame.pivot(index="seed", columns="condition", values="test_accuracy")
+
+    def spread(table: pd.DataFrame, condition: str):
+        return mean_spread(table[condition].to_numpy(float))
+
+    claims = []
+    right = spread(loss, "right")
+    for condition, how in (("too small", "barely moves"), ("too large", "overshoots")):
+        other = spread(loss, condition)
+        # A diverged run has no finite final loss; it counts as worse.
+        worse = (loss[condition].fillna(np.inf) > loss["right"]).to_numpy()
+        claims.append(
+            Claim(
+                f"A rate {FACTOR:g} times {'smaller' if condition == 'too small' else 'larger'} "
+                f"than lr_find's suggestion {how}: on every seed its final training loss is "
+                f"above the suggested rate's after {steps} SGD steps.",
+                held=bool(worse.all()),
+                numbers={
+                    condition: other,
+                    "right": right,
+                    "test accuracy": spread(acc, condition),
+                    "diverged runs": int(frame[frame.condition == condition].diverged.sum()),
+                },
+                verdict=(
+                    f"final training loss {condition} {other.mean:.3g}, right {right.mean:.3g} "
+                    f"({int(worse.sum())} of {len(worse)} seeds worse)."
+                ),
+                central=True,
+            )
+        )
+    valleys = mean_spread([f.valley for f in finds.values()])
+    right_acc = spread(acc, "right")
+    claims.append(
+        Claim(
+            "The suggested rate learns digits: test accuracy above 0.9 on every seed.",
+            held=right_acc.low > 0.9,
+            numbers={"test accuracy": right_acc, "suggested lr": valleys},
+            verdict=f"test accuracy {right_acc.mean:.3f} (min {right_acc.low:.3f}) at lr "
+            f"{valleys.mean:.3g} (suggested, mean over seeds).",
+        )
+    )
+    gap = (acc["cyclic"] - acc["right"]).to_numpy()
+    low, high = bootstrap_ci(gap)
+    claims.append(
+        Claim(
+            f"A triangular cyclical rate between the suggestion and {CYCLE_TOP:g} times it "
+            "ends at a higher test accuracy than the fixed suggestion (Smith 2017; 95% "
+            "bootstrap interval of the per-seed gap above 0).",
+            held=bool(low > 0),
+            numbers={
+                "cyclic": spread(acc, "cyclic"),
+                "fixed": right_acc,
+                "gap": mean_spread(gap),
+                "gap 95% interval": (low, high),
+            },
+            verdict=f"test accuracy gap cyclic - fixed {gap.mean():+.3f} (95% CI {low:+.3f} "
+            f"to {high:+.3f}) after {steps} steps.",
+        )
+    )
+
+    figures = {"loss": _loss_figure(curves, config.seed_list), "lr_find": _find_figure(finds)}
+    captions = {
+        "loss": f"Training loss (batch, smoothed over 10 steps) against step for SGD at lr_find's "
+        f"suggestion, {FACTOR:g} times below and above it, and cyclical between the suggestion "
+        f"and {CYCLE_TOP:g} times it (mean over seeds, band: min to max).",
+        "lr_find": "The LR range test of each seed: smoothed loss against the growing rate, "
+        "with the suggested (valley) rate marked.",
+    }
+    return ExperimentResult(
+        tables={"runs": frame},
+        figures=figures,
+        captions=captions,
+        claims=claims,
+        params={
+            "model": "mlp depth 3 width 64",
+            "task": "digits",
+            "optimizer": f"sgd, batch {BATCH}",
+            "lr_find": "1e-4 to 10 in 100 steps, valley",
+            "factor": FACTOR,
+            "cyclic": f"triangular, valley to {CYCLE_TOP:g} x valley, 4 cycles",
+            "steps": steps,
+            "seeds": config.seed_list,
+        },
+    )
+
+
+def _smooth(x: np.ndarray, k: int = 10) -> np.ndarray:
+    return np.convolve(x, np.ones(k) / k, mode="valid") if len(x) >= k else x
+
+
+def _loss_figure(curves: dict, seeds: list[int]):
+    fig = new_figure(None, 7.5, 4.0)
+    ax = fig.subplots()
+    for i, condition in enumerate(CONDITIONS):
+        runs = [_smooth(curves[condition, s]) for s in seeds]
+        n = min(len(r) for r in runs)  # a diverged run stops early
+        stack = np.stack([r[:n] for r in runs])  # (S, n)
+        ax.plot(stack.mean(0), color=f"C{i}", label=condition)
+        ax.fill_between(np.arange(n), stack.min(0), stack.max(0), color=f"C{i}", alpha=0.2)
+    ax.set(yscale="log", xlabel="step", ylabel="training loss")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+def _find_figure(finds: dict):
+    fig = new_figure(None, 6.5, 3.8)
+    ax = fig.subplots()
+    for i, (seed, found) in enumerate(finds.items()):
+        ax.plot(found.lrs, found.losses, color=f"C{i}", label=f"seed {seed}")
+        ax.axvline(found.valley, color=f"C{i}", ls="--", lw=0.8)
+    ax.set(xscale="log", xlabel="learning rate", ylabel="smoothed loss")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+EXPERIMENT = Experiment(
+    name="learning-rate",
+    title="Too small, too large, right, and cyclical learning rates",
+    question=(
+        "Does the rate lr_find suggests beat one thirty times smaller or larger, and does a "
+        "cyclical rate beat the fixed one (seed 003; Smith 2017)?"
+    ),
+    run=run,
+)
