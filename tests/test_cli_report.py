@@ -1,9 +1,4 @@
 import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -38,42 +33,11 @@ def trained(tmp_path_factory):
     return run_dir
 
 
-CHILD = textwrap.dedent(
-    """
-    import sys, torch
-    import gradsight as gs
-
-    model = gs.models.mlp(8, 2, depth=3, width=16, activation="tanh", seed=0)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    x, y = torch.randn(32, 8), torch.randint(0, 2, (32,))
-    with gs.watch(model, optimizer, run_dir=sys.argv[1], flush_every=10,
-                  activations_every=5) as watch:
-        step = 0
-        while True:  # until killed
-            loss = torch.nn.functional.cross_entropy(model(x), y)
-            optimizer.zero_grad(); loss.backward(); optimizer.step()
-            watch.log(loss=loss)
-            step += 1
-            if step % 10 == 0:
-                print(step, flush=True)
-    """
-)
-
-
 @pytest.fixture(scope="module")
-def killed(tmp_path_factory):
+def killed(tmp_path_factory, killed_training):
     """A run whose process died by SIGKILL: status "running", only the flushed parts."""
     run_dir = tmp_path_factory.mktemp("killed") / "run"
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(run_dir)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        for line in child.stdout:
-            if int(line) >= 30:
-                break
-    finally:
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
+    killed_training(run_dir, after_step=30, activation="tanh", activations_every=5)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
     return run_dir
 

@@ -1,0 +1,60 @@
+"""Fixtures shared across test folders."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+# A watched training loop that runs until killed, printing every flushed step (every 10).
+ENDLESS_TRAINING = textwrap.dedent(
+    """
+    import json, sys, torch
+    import gradsight as gs
+
+    model = gs.models.mlp(8, 2, depth=3, width=16, activation=sys.argv[2], seed=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = torch.randn(32, 8), torch.randint(0, 2, (32,))
+    options = json.loads(sys.argv[3])
+    with gs.watch(model, optimizer, run_dir=sys.argv[1], flush_every=10, **options) as watch:
+        step = 0
+        while True:  # until killed
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad(); loss.backward(); optimizer.step()
+            watch.log(loss=loss)
+            step += 1
+            if step % 10 == 0:
+                print(step, flush=True)
+    """
+)
+
+
+def kill_training(run_dir: Path, after_step: int, activation: str = "relu", **options) -> int:
+    """Train in a subprocess into `run_dir`, SIGKILL it once `after_step` steps are flushed.
+
+    Returns:
+        The child's return code (-SIGKILL).
+    """
+    child = subprocess.Popen(
+        [sys.executable, "-c", ENDLESS_TRAINING, str(run_dir), activation, json.dumps(options)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in child.stdout:
+            if int(line) >= after_step:
+                break
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    return child.returncode
+
+
+@pytest.fixture(scope="session")
+def killed_training():
+    """`kill_training(run_dir, after_step, activation="relu", **watch_options)`."""
+    return kill_training
