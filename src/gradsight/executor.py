@@ -1,0 +1,167 @@
+"""Run independent jobs (the lab's grid points, the doctor's trials) here, in local
+processes, or as Ray tasks, and get their results back in order.
+
+Every job runs on one torch thread whatever the executor, so a job gives bit-identical
+results in this process, in a worker process and on a Ray worker: intra-op parallelism
+changes the order of float reductions, one thread per job does not. Jobs must seed
+themselves (`gs.fit(seed=...)`); a job is a picklable callable (a module-level function or
+a `functools.partial` of one) and picklable arguments.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+KINDS = ("local", "ray")
+# torch threads per job: the nets of the lab and the doctor are too small for intra-op
+# parallelism to pay, and one thread makes results independent of where a job runs.
+JOB_THREADS = 1
+
+
+def _call(fn: Callable[[T], R], item: T) -> R:
+    """`fn(item)` on JOB_THREADS torch threads (restored afterwards)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(JOB_THREADS)
+    try:
+        return fn(item)
+    finally:
+        torch.set_num_threads(before)
+
+
+@dataclass(frozen=True)
+class Executor:
+    """Where jobs run.
+
+    Attributes:
+        kind: "local" (this machine) or "ray" (a Ray cluster, extra `gradsight[ray]`).
+        workers: Local processes running jobs at once; 1 runs them in this process, one
+            after the other. Ignored by Ray, which schedules one CPU per job.
+        address: Ray's cluster address: "auto" (the cluster this machine belongs to),
+            "HOST:PORT" (`ray start --head` prints it), or None to start a local instance.
+    """
+
+    kind: str = "local"
+    workers: int = 1
+    address: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown executor {self.kind!r}; choose one of: {', '.join(KINDS)}")
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise ValueError(f"workers must be an int >= 1, got {self.workers!r}")
+        if self.address is not None and self.kind != "ray":
+            raise ValueError("address is for the ray executor only")
+
+    def map(
+        self,
+        fn: Callable[[T], R],
+        items: Iterable[T],
+        done: Callable[[], None] | None = None,
+    ) -> list[R]:
+        """`[fn(item) for item in items]`, run by this executor.
+
+        Args:
+            fn: The job: picklable when it leaves this process.
+            items: One job's argument each.
+            done: Called once per finished job (a progress bar's advance).
+
+        Returns:
+            The results in the order of `items`.
+
+        Raises:
+            Whatever a job raised (the first failure; the remaining jobs are cancelled).
+        """
+        items = list(items)
+        done = done or (lambda: None)
+        if self.kind == "ray":
+            return _ray_map(fn, items, done, self.address)
+        if self.workers == 1 or len(items) <= 1:
+            results = []
+            for item in items:
+                results.append(_call(fn, item))
+                done()
+            return results
+        return _process_map(fn, items, done, min(self.workers, len(items)))
+
+
+def _process_map(
+    fn: Callable[[T], R], items: Sequence[T], done: Callable[[], None], workers: int
+) -> list[R]:
+    # spawn, not fork: a forked child inherits torch's thread pools half-initialised.
+    context = multiprocessing.get_context("spawn")
+    results: list[Any] = [None] * len(items)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending = {pool.submit(_call, fn, item): i for i, item in enumerate(items)}
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    results[pending.pop(future)] = future.result()
+                    done()
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+    return results
+
+
+def connect_ray(address: str | None = None, **options: Any) -> None:
+    """Start or join Ray unless this process already has (`ray.init(address, **options)`).
+
+    Args:
+        address: None starts a local instance, whose workers get this process's sys.path so
+            a user's own modules (`--model pkg.module:build`) import there; "auto" or
+            "HOST:PORT" joins a cluster, whose workers keep the cluster's environment.
+        options: More `ray.init` arguments (num_cpus=2 in the tests).
+    """
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("the ray executor needs Ray: pip install 'gradsight[ray]'") from None
+    if ray.is_initialized():
+        return
+    if address is None:
+        path = os.pathsep.join(os.path.abspath(p or os.curdir) for p in sys.path)
+        options.setdefault("runtime_env", {"env_vars": {"PYTHONPATH": path}})
+    options.setdefault("log_to_driver", False)
+    ray.init(address=address, **options)
+
+
+def _ray_map(
+    fn: Callable[[T], R], items: Sequence[T], done: Callable[[], None], address: str | None
+) -> list[R]:
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("the ray executor needs Ray: pip install 'gradsight[ray]'") from None
+    connect_ray(address)
+    remote = ray.remote(num_cpus=1)(_call)
+    refs = [remote.remote(fn, item) for item in items]
+    index = {ref: i for i, ref in enumerate(refs)}
+    results: list[Any] = [None] * len(items)
+    pending = list(refs)
+    try:
+        while pending:
+            finished, pending = ray.wait(pending, num_returns=1)
+            for ref in finished:
+                results[index[ref]] = ray.get(ref)
+                done()
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref)
+        raise
+    return results
+
+
+__all__ = ["JOB_THREADS", "KINDS", "Executor", "connect_ray"]
