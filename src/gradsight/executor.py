@@ -141,11 +141,9 @@ def connect_ray(address: str | None = None, **options: Any) -> None:
 def _ray_map(
     fn: Callable[[T], R], items: Sequence[T], done: Callable[[], None], address: str | None
 ) -> list[R]:
-    try:
-        import ray
-    except ImportError:
-        raise ImportError("the ray executor needs Ray: pip install 'gradsight[ray]'") from None
     connect_ray(address)
+    import ray
+
     remote = ray.remote(num_cpus=1)(_call)
     refs = [remote.remote(fn, item) for item in items]
     index = {ref: i for i, ref in enumerate(refs)}
