@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,9 +19,11 @@ from matplotlib.figure import Figure
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gradsight.executor import Executor
 from gradsight.lab.stats import Spread
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 # Seeds when `LabConfig.seeds` is not given: few in quick mode (tests, a first look), more
 # for the figures of the docs.
@@ -38,12 +41,14 @@ class LabConfig:
         seeds: Seeds per configuration; None takes QUICK_SEEDS or FULL_SEEDS.
         out_dir: Where `run_experiment` writes NAME/index.html, figures and results.json.
         progress: Show a progress bar over configurations (drawn on terminals only).
+        executor: Where `map` runs the grid's jobs (here, local processes, Ray).
     """
 
     quick: bool = False
     seeds: int | None = None
     out_dir: Path = Path("lab")
     progress: bool = False
+    executor: Executor = field(default_factory=Executor)
 
     def __post_init__(self) -> None:
         if self.seeds is not None and (not isinstance(self.seeds, int) or self.seeds < 1):
@@ -59,12 +64,22 @@ class LabConfig:
         """`quick` in quick mode, else `full` (grids, step budgets)."""
         return quick if self.quick else full
 
-    def track(self, items: Iterable[T], description: str) -> Iterator[T]:
-        """Iterate over `items` with a rich progress bar when `progress` is on."""
+    def map(self, job: Callable[[T], R], items: Iterable[T], description: str) -> list[R]:
+        """`[job(item) for item in items]` on the config's executor, with a progress bar.
+
+        The job must be picklable (a module-level function, or a `functools.partial` of one)
+        and seed itself; it runs on one torch thread wherever it runs, so the results do not
+        depend on the executor.
+        """
         items = list(items)
+        with self._bar(description, len(items)) as advance:
+            return self.executor.map(job, items, done=advance)
+
+    @contextmanager
+    def _bar(self, description: str, total: int) -> Iterator[Callable[[], None]]:
         console = Console(stderr=True)
         if not (self.progress and console.is_terminal):
-            yield from items
+            yield lambda: None
             return
         columns = (
             TextColumn("[bold]{task.description}"),
@@ -73,10 +88,16 @@ class LabConfig:
             TimeElapsedColumn(),
         )
         with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task(description, total=len(items))
+            task = bar.add_task(description, total=total)
+            yield lambda: bar.advance(task)
+
+    def track(self, items: Iterable[T], description: str) -> Iterator[T]:
+        """Iterate over `items` here, with a progress bar (for loops that stay serial)."""
+        items = list(items)
+        with self._bar(description, len(items)) as advance:
             for item in items:
                 yield item
-                bar.advance(task)
+                advance()
 
 
 @dataclass(frozen=True)
