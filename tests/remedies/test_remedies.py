@@ -108,7 +108,6 @@ def test_changed_models_still_run(task) -> None:
 # (id, remedy, model builder, settings, words in the reason)
 NOT_APPLICABLE = [
     ("relu-functional", "relu_activation", FunctionalNet, SGD, "cannot be swapped"),
-    ("bn-no-sequential", "batch_norm", FunctionalNet, SGD, "nn.Sequential"),
     ("lstm-not-rnn", "lstm_cell", sigmoid_mlp, SGD, "RecurrentNet"),
     ("momentum-adam", "momentum", sigmoid_mlp, {**SGD, "optimizer": "adam"}, "already"),
     ("adam-adam", "adaptive_optimizer", sigmoid_mlp, {**SGD, "optimizer": "adam"}, "adaptive"),
