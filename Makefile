@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean chromium
+.PHONY: demo test lint format bench clean chromium lab-docs
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,16 +28,21 @@ chromium:
 	  else echo "chromium not installed: the browser test will be skipped"; fi; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks scripts
+	$(BIN)/ruff check --fix src tests benchmarks scripts
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	@for script in benchmarks/*.py; do $(BIN)/python $$script; done
+
+# The README's lab table and docs/lab/*.png, from a full-mode run of every experiment.
+lab-docs: $(STAMP)
+	$(BIN)/gradsight lab run all --workers 2 --out build/lab
+	$(BIN)/python scripts/lab_docs.py build/lab
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache
