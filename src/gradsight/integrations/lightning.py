@@ -19,11 +19,26 @@ What it records: every statistic of `gs.watch` (per-layer gradient norms, update
 activations) plus `lr` per optimizer (layer "" for the first, "optimizer<i>" after) and the
 `loss` that `training_step` returned for the micro-batch that completed each step. Every row
 also goes to the Trainer's loggers as `gradsight/<name>/<layer>` at the watch's step (the
-number of optimizer steps before it), except the `act/hist/NN` bins (histograms go to
-TensorBoard through `tensorboard_dir`).
+number of steps before it), except the `act/hist/NN` bins (histograms go to TensorBoard
+through `tensorboard_dir`).
 
-Only the global-zero process watches (in a multi-process job the statistics are those of
-its shard of the batch).
+Several optimizers (Lightning 2 steps them only under manual optimization, several
+`opt.step()` calls in one `training_step`): a step is then one training batch in which at
+least one optimizer stepped. Each optimizer's parameters have their gradients read when it
+steps (so a later backward pass, such as a generator's loss reaching the discriminator, does
+not change what is recorded for the discriminator), and each layer is recorded once per step;
+updates are the change of the weights over the batch, activations combine every forward pass
+of the batch, and a layer whose optimizer did not step in a batch has a NaN gradient norm.
+A non-finite gradient is then reported after the step, not before it.
+
+Multi-process jobs (strategy "ddp", "ddp_spawn", ...): every process watches, and the
+statistics are those of the global batch, combined across processes as `gs.watch` combines
+them under torch.distributed (gradients read after DDP's all-reduce; activation sums, counts
+and maxima reduced across processes; losses averaged), for shards of equal size as Lightning's
+DistributedSampler makes them. Every process records the same rows (the others keep them in
+memory); the global-zero process alone writes the run directory and TensorBoard, feeds the
+loggers and prints the findings (`findings` stays empty on the others). Under "ddp_spawn" the
+callback in the launching process is not the one that watched: load the run directory.
 """
 
 from __future__ import annotations
@@ -120,17 +135,19 @@ class GradsightCallback(pl.Callback):
     # ---- start and end of fit ------------------------------------------------------------
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero:
-            return
-        self._logger_sink = LoggerSink(trainer) if trainer.loggers else None
-        sinks: list[Sink] = [self._logger_sink] if self._logger_sink else []
-        if self.tensorboard_dir is not None:
-            from gradsight.integrations.tensorboard import TensorBoardSink, layer_kinds
+        # Every process watches (under DDP the statistics are combined by collectives that all
+        # of them join); the global-zero process alone writes.
+        sinks: list[Sink] = []
+        if trainer.is_global_zero:
+            self._logger_sink = LoggerSink(trainer) if trainer.loggers else None
+            sinks += [self._logger_sink] if self._logger_sink else []
+            if self.tensorboard_dir is not None:
+                from gradsight.integrations.tensorboard import TensorBoardSink, layer_kinds
 
-            sinks.append(TensorBoardSink(self.tensorboard_dir, layer_kinds(pl_module)))
-        if self.run_dir is not None:
-            config = {"model": type(pl_module).__name__, "watch": self.watch_options}
-            self.run = RunDir(self.run_dir, {**config, "integration": "lightning"})
+                sinks.append(TensorBoardSink(self.tensorboard_dir, layer_kinds(pl_module)))
+            if self.run_dir is not None:
+                config = {"model": type(pl_module).__name__, "watch": self.watch_options}
+                self.run = RunDir(self.run_dir, {**config, "integration": "lightning"})
         history = History(self.run.metrics_dir if self.run else None)
         history.sinks.extend(sinks)
         # No optimizer: its pre-hook would run before Lightning's closure computes gradients.
@@ -146,7 +163,7 @@ class GradsightCallback(pl.Callback):
         if self.watch is None:
             return
         self._close("finished")
-        if self.diagnose:
+        if self.diagnose and trainer.is_global_zero:
             from gradsight.console import print_findings
             from gradsight.diagnosis import diagnose, save_findings
 
@@ -174,9 +191,15 @@ class GradsightCallback(pl.Callback):
             if self.run is not None:
                 self.run.finish(status)
 
-    # ---- one optimizer step --------------------------------------------------------------
+    # ---- one step ------------------------------------------------------------------------
     # Lightning owns the loop and runs backward inside optimizer.step(closure), so the Watch
-    # is told the step's boundaries (begin_step, before/after_optimizer_step).
+    # is told the step's boundaries: begin_step, then before/after_optimizer_step with one
+    # optimizer; with several, before_optimizer_step(its parameters) for each that steps and
+    # end_step when the batch ends.
+
+    @property
+    def _several(self) -> bool:
+        return len(self._optimizers) > 1
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
@@ -191,10 +214,15 @@ class GradsightCallback(pl.Callback):
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
     ) -> None:
-        if self.watch is not None:
-            self.watch.before_optimizer_step()  # accumulated, unscaled, not yet clipped
-            if self._logger_sink is not None:  # the earlier steps are complete now
-                self._logger_sink.flush(before=self.watch.current_step)
+        if self.watch is None:
+            return
+        if self._several:  # only this optimizer's gradients: later backward passes add to them
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            self.watch.before_optimizer_step(params)
+            return
+        self.watch.before_optimizer_step()  # accumulated, unscaled, not yet clipped
+        if self._logger_sink is not None:  # the earlier steps are complete now
+            self._logger_sink.flush(before=self.watch.current_step)
 
     def _after_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         watch = self.watch
@@ -205,7 +233,8 @@ class GradsightCallback(pl.Callback):
         prefix = "" if index == 0 else f"optimizer{index}"  # gs.watch's names for one optimizer
         groups = [prefix] + [f"{prefix}/group{i}".lstrip("/") for i in range(1, len(lrs))]
         watch.history.log_rows(watch.current_step, ["lr"] * len(lrs), groups, lrs)
-        watch.after_optimizer_step()  # updates, flush; the next forward starts the next step
+        if not self._several:
+            watch.after_optimizer_step()  # updates, flush; the next forward starts the next step
         self._stepped = True
 
     def on_train_batch_end(
@@ -226,3 +255,7 @@ class GradsightCallback(pl.Callback):
             self.watch.log(loss=loss.detach() * scale)
         elif isinstance(loss, (int, float)) and not isinstance(loss, bool):
             self.watch.log(loss=float(loss) * scale)
+        if self._several:
+            self.watch.end_step()  # updates over the batch, activations, one host transfer
+            if self._logger_sink is not None:
+                self._logger_sink.flush(before=self.watch.current_step)

@@ -45,7 +45,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -158,6 +158,8 @@ class Watch:
         # Device values waiting for the host transfer: (step, 1-D tensors, host consumer,
         # how each tensor combines across processes).
         self._pending: list[tuple[int, list[Tensor], Consumer, list[str] | None]] = []
+        # Gradient reductions of this step not yet queued: (parameter indices, tensors).
+        self._gradient_reads: list[tuple[list[int], list[Tensor]]] = []
         self._acts: dict[str, ActivationStats] = {}
         self._output_grads: dict[str, list[float]] = defaultdict(list)
         self._activation_handles: list[Any] = []
@@ -248,9 +250,15 @@ class Watch:
     def _before_step(self, optimizer: Any = None, args: Any = None, kwargs: Any = None) -> None:
         self._remove_activation_hooks()
         if self._logs(self.every):
-            self._record_gradients()
+            self._read_gradients()
         if self._logs(self.updates_every):
             self._take_snapshot()
+        self._send_step()
+
+    def _send_step(self) -> None:
+        """Queue the step's gradient reductions; move what is pending to the host when due."""
+        if self._logs(self.every):
+            self._send_gradients()
         if self._logs(self.every) or self._acts:
             self._sync()
         if self._logs(self.curvature_every):
@@ -301,12 +309,35 @@ class Watch:
         self._on_forward_start(self.model, (), {})
         self._inputs = None  # unknown here; the model's own forward, if it runs, records them
 
-    def before_optimizer_step(self) -> None:
+    def before_optimizer_step(self, params: Iterable[Tensor] | None = None) -> None:
         """Read this step's gradients now, for loops that run backward inside
-        `optimizer.step(closure)`; needs a watch made with optimizer=None."""
+        `optimizer.step(closure)`; needs a watch made with optimizer=None.
+
+        Args:
+            params: Read only these: the parameters of one of several optimizers that step
+                within one step, each read when its optimizer steps (a later backward pass
+                may add to them), the first read of a parameter in a step counting. Such a
+                step ends at `end_step()`, not `after_optimizer_step()`; its updates are the
+                change of the weights from the first of these calls to `end_step()`.
+        """
         if self.optimizer is not None:
             raise RuntimeError("this watch reads the optimizer's steps itself")
-        self._before_step()
+        if params is None:
+            self._before_step()
+            return
+        if self._logs(self.every):
+            self._read_gradients({id(p) for p in params})
+        if self._logs(self.updates_every) and not self._snapshot_taken:
+            self._take_snapshot()  # before the first of the step's optimizers moves a weight
+
+    def end_step(self) -> None:
+        """End a step whose optimizers were told by `before_optimizer_step(params)`."""
+        if self.optimizer is not None:
+            raise RuntimeError("this watch reads the optimizer's steps itself")
+        self._remove_activation_hooks()
+        self._step_done = True  # the weights have moved: a non-finite gradient is not replayed
+        self._send_step()
+        self._after_step()
 
     def after_optimizer_step(self) -> None:
         """Record the update and end the step begun by `before_optimizer_step`."""
@@ -324,7 +355,8 @@ class Watch:
             raise RuntimeError("this watch reads the optimizer's steps itself; do not call step()")
         self._remove_activation_hooks()
         if self._logs(self.every):
-            self._record_gradients()
+            self._read_gradients()
+            self._send_gradients()
         self._after_step()  # records the update when a snapshot was taken at the last call
         if self._logs(self.updates_every, self._step + 1):
             self._take_snapshot()  # the weights before the next step's update
@@ -343,9 +375,16 @@ class Watch:
         """
         self._pending.append((self._step, tensors, consumer, ops))
 
-    def _record_gradients(self) -> None:
+    def _read_gradients(self, only: set[int] | None = None) -> None:
+        """Reduce the gradients present now (of the parameters whose id is in `only`) on the
+        device, unless read already in this step; `_send_gradients` queues them."""
         layout = self.layout
-        present = [i for i, p in enumerate(layout.params) if p.grad is not None]
+        read = {i for indices, _ in self._gradient_reads for i in indices}
+        present = [
+            i
+            for i, p in enumerate(layout.params)
+            if p.grad is not None and i not in read and (only is None or id(p) in only)
+        ]
         if not present:
             return
         grads = [layout.params[i].grad.detach() for i in present]
@@ -355,6 +394,14 @@ class Watch:
             # max in one pass) is the cheapest way to the largest magnitude.
             low, high = zip(*(g.aminmax() for g in grads), strict=True)
             tensors += [torch.stack(low), torch.stack(high)]
+        self._gradient_reads.append((present, tensors))
+
+    def _send_gradients(self) -> None:
+        reads, self._gradient_reads = self._gradient_reads, []
+        if not reads:
+            return
+        present = [i for indices, _ in reads for i in indices]
+        tensors = [torch.cat(parts) for parts in zip(*(t for _, t in reads), strict=True)]
         self._send(tensors, partial(self._log_gradients, present))
 
     def _log_gradients(self, present: list[int], step: int, values: list[np.ndarray]) -> None:
@@ -525,7 +572,11 @@ class Watch:
     # ---- lifetime ------------------------------------------------------------------------
 
     def close(self, status: str = "finished") -> History:
-        """Remove every hook, move what is pending to the History and flush it."""
+        """Remove every hook, move what is pending to the History and flush it.
+
+        In a multi-process job that did not finish, values not yet combined across processes
+        are dropped: another process may never join the collective that combines them.
+        """
         if self._closed:
             return self.history
         self._closed = True
@@ -533,6 +584,8 @@ class Watch:
             handle.remove()
         self._handles = []
         self._remove_activation_hooks()
+        if self._world > 1 and status != "finished":
+            self._pending = []
         try:
             self._sync()
         finally:
