@@ -27,6 +27,7 @@ NAMES = [
     "adam-bias-correction",
     "learning-rate",
     "saddle",
+    "pretraining",
     "hessian-lr",
     "lamb-large-batch",
 ]

@@ -17,6 +17,7 @@ from gradsight.lab import (
     lamb_large_batch,
     learning_rate,
     optimizers,
+    pretraining,
     rnn_vs_lstm,
     saddle,
     sigmoid_product,
@@ -39,6 +40,7 @@ _MODULES = (
     adam_bias_correction,
     learning_rate,
     saddle,
+    pretraining,
     hessian_lr,
     lamb_large_batch,
 )
