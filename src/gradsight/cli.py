@@ -262,44 +262,85 @@ def playground(
 
 @app.command(
     "doctor",
-    epilog="Example: gradsight doctor --model mypkg.models:build --task digits --lr 0.1",
+    epilog="Examples: gradsight doctor examples/digits_sigmoid_deep.toml --steps 200 --run-dir "
+    "runs/doctor; gradsight doctor --model mypkg.models:build --task digits --lr 0.1",
 )
 def doctor_cmd(
+    config: Annotated[
+        Path | None,
+        typer.Argument(help="A `gradsight train` TOML config: model, task and [train] settings."),
+    ] = None,
     model: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--model",
-            help="pkg.module:build_fn returning an nn.Module (given seed= if it takes one).",
+            help="Instead of a config: pkg.module:build_fn returning an nn.Module "
+            "(given seed= if it takes one).",
         ),
-    ],
+    ] = None,
     task: Annotated[
-        str,
-        typer.Option("--task", help="A built-in task, or pkg.module:data_fn returning a Task."),
-    ] = "digits",
-    optimizer: Annotated[str, typer.Option("--optimizer", help="Baseline optimizer.")] = "sgd",
+        str | None,
+        typer.Option(
+            "--task", help="With --model: a built-in task, or pkg.module:data_fn returning a Task."
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a config value, e.g. --set train.lr=0.01."),
+    ] = None,
+    optimizer: Annotated[
+        str | None, typer.Option("--optimizer", help="Baseline optimizer (default: sgd).")
+    ] = None,
     lr: Annotated[
         float | None, typer.Option("--lr", help="Baseline learning rate (default: the rule's).")
     ] = None,
-    steps: Annotated[int, typer.Option("--steps", help="Steps per training run.")] = 300,
+    steps: Annotated[
+        int | None, typer.Option("--steps", help="Steps per training run (default 300).")
+    ] = None,
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds per remedy.")] = 3,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Examples per step.")] = 64,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Examples per step (default 64).")
+    ] = None,
     remedy: Annotated[
         list[str] | None,
         typer.Option("--remedy", help="A remedy to try; a+b combines (repeatable; default auto)."),
     ] = None,
+    executor: Annotated[
+        str, typer.Option("--executor", help="Where the runs go: local | ray.")
+    ] = "local",
+    workers: Annotated[
+        int, typer.Option("--workers", help="Local processes training at once.")
+    ] = 1,
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster address (auto or HOST:PORT; default: local)."),
+    ] = None,
+    run_dir: Annotated[
+        Path | None,
+        typer.Option("--run-dir", help="Also write DIR/doctor.html and DIR/prescription.json."),
+    ] = None,
 ) -> None:
-    """Try the remedies on your model and say which one measurably helps."""
+    """Try the remedies on your model and say which one measurably helps.
+
+    A config's settings are the baseline; --steps, --seeds and the other options override them.
+    """
     from gradsight.doctor.command import doctor_command
 
     status = doctor_command(
-        model,
-        task,
+        config,
+        model=model,
+        task=task,
+        overrides=set_ or (),
         optimizer=optimizer,
         lr=lr,
         steps=steps,
         seeds=seeds,
         batch_size=batch_size,
         remedies=remedy or (),
+        executor=executor,
+        workers=workers,
+        address=address,
+        run_dir=run_dir,
     )
     if status:
         raise typer.Exit(status)

@@ -1,33 +1,148 @@
-"""`doctor_command`: the CLI's plain function, on a user model and on bad input."""
+"""`gradsight doctor`: a config or a user's model, the executor options, the run directory, and
+one line with status 2 for bad input."""
 
 from __future__ import annotations
 
-import pytest
+import functools
+import importlib
+import inspect
+import json
+from importlib.resources import files
 
+import pytest
+from typer.testing import CliRunner
+
+from gradsight.cli import app
+from gradsight.doctor import command
 from gradsight.doctor.command import BAD_INPUT, doctor_command
+from gradsight.executor import Executor
 
 USER = "tests.doctor.user_model"
+CONFIG = str(files("gradsight") / "examples" / "digits_sigmoid_deep.toml")
+# The smallest doctor run that still trains: two remedies, two seeds, 30 steps.
+TINY = ["--steps", "30", "--seeds", "2", "--remedy", "relu_activation", "--remedy", "momentum"]
 
-# (id, model spec, task spec, words of the one-line error)
+# (id, arguments of doctor_command, words of the one-line error)
 BAD = [
-    ("no-colon", "tests.doctor.user_model", "digits", "pkg.module:function"),
-    ("no-module", "no_such_pkg.mod:build", "digits", "cannot import 'no_such_pkg.mod'"),
-    ("no-name", f"{USER}:missing", "digits", "has no 'missing'"),
-    ("not-a-model", f"{USER}:not_a_model", "digits", "returned str, not an nn.Module"),
-    ("bad-task", f"{USER}:build", "nope", "unknown task 'nope'"),
+    ("no-colon", {"model": USER}, "pkg.module:function"),
+    ("no-module", {"model": "no_such_pkg.mod:build"}, "cannot import 'no_such_pkg.mod'"),
+    ("no-name", {"model": f"{USER}:missing"}, "has no 'missing'"),
+    ("not-a-model", {"model": f"{USER}:not_a_model"}, "returned str, not an nn.Module"),
+    ("bad-task", {"model": f"{USER}:build", "task": "nope"}, "unknown task 'nope'"),
+    ("nothing", {}, "give a CONFIG.toml or --model"),
+    ("both", {"config": CONFIG, "model": f"{USER}:build"}, "not both"),
+    ("task-with-config", {"config": CONFIG, "task": "digits"}, "--task goes with --model"),
+    ("set-without-config", {"model": f"{USER}:build", "overrides": ["train.lr=1"]}, "--set"),
+    ("no-config-file", {"config": "nope.toml"}, "config file not found"),
+    ("bad-config-key", {"config": CONFIG, "overrides": ["train.nope=1"]}, "train.nope"),
+    ("bad-executor", {"config": CONFIG, "executor": "slurm"}, "unknown executor 'slurm'"),
+    ("no-workers", {"config": CONFIG, "workers": 0}, "workers must be an int >= 1"),
+    ("address-local", {"config": CONFIG, "address": "auto"}, "address is for the ray"),
 ]
 
 
-@pytest.mark.parametrize(("model", "task", "words"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-def test_bad_input_exits_2_with_one_line(model, task, words, capsys) -> None:
-    assert doctor_command(model, task, steps=5, seeds=1) == BAD_INPUT
+@pytest.mark.parametrize(("kwargs", "words"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_input_exits_2_with_one_line(kwargs, words, capsys) -> None:
+    assert doctor_command(**kwargs, steps=5, seeds=1, progress=False) == BAD_INPUT
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1
 
 
 def test_user_model_goes_through(capsys) -> None:
     status = doctor_command(
-        f"{USER}:build", "digits", lr=0.1, steps=30, seeds=1, remedies=["relu_activation"]
-    )
+        model=f"{USER}:build", task="digits", lr=0.1, steps=30, seeds=1,
+        remedies=["relu_activation"], progress=False,
+    )  # fmt: skip
     out = capsys.readouterr().out
     assert status == 0 and "relu_activation" in out and "nn.Sigmoid" in out
+
+
+class Captured(Exception):
+    """Stops the fake doctor once it has seen its arguments."""
+
+
+@pytest.fixture
+def doctor_arguments(monkeypatch) -> dict:
+    """The keyword arguments `doctor_command` gives gs.doctor (which does not run)."""
+    seen: dict = {}
+
+    @functools.wraps(
+        importlib.import_module("gradsight.doctor.core").doctor
+    )  # the command reads the doctor's signature
+    def fake(model, task, **kwargs):
+        seen.update(kwargs, model=model, task=task)
+        raise Captured
+
+    # gradsight.doctor.doctor is the function, so the module is named through importlib.
+    monkeypatch.setattr(importlib.import_module("gradsight.doctor.core"), "doctor", fake)
+    return seen
+
+
+# (id, CLI arguments, what gs.doctor must be given)
+FORWARDED = [
+    ("config", [CONFIG],
+     {"optimizer": "sgd", "lr": 0.1, "steps": 1000, "batch_size": 64, "seeds": 3,
+      "remedies": "auto", "executor": Executor()}),
+    ("overrides", [CONFIG, "--steps", "40", "--seeds", "2", "--lr", "0.5", "--set",
+                   "train.momentum=0.5", "--optimizer", "adam", "--batch-size", "32"],
+     {"optimizer": "adam", "lr": 0.5, "momentum": 0.5, "steps": 40, "seeds": 2,
+      "batch_size": 32}),
+    ("workers", [CONFIG, "--workers", "2"], {"executor": Executor("local", 2)}),
+    ("ray", [CONFIG, "--executor", "ray", "--address", "auto"],
+     {"executor": Executor("ray", address="auto")}),
+    ("model", ["--model", f"{USER}:build", "--remedy", "he_init+momentum"],
+     {"steps": 300, "batch_size": 64, "remedies": ["he_init+momentum"]}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "expected"), [f[1:] for f in FORWARDED],
+                         ids=[f[0] for f in FORWARDED])  # fmt: skip
+def test_options_reach_the_doctor(args, expected, doctor_arguments) -> None:
+    with pytest.raises(Captured):
+        CliRunner().invoke(app, ["doctor", *args], catch_exceptions=False)
+    assert {k: doctor_arguments[k] for k in expected} == expected
+    factory = doctor_arguments["model"]
+    model = factory(seed=1) if "seed" in inspect.signature(factory).parameters else factory()
+    assert len(list(model.parameters())) == 20  # the config's (or user's) 10-layer MLP
+
+
+def test_config_factory_pickles_and_varies_with_the_seed() -> None:
+    import pickle
+
+    import torch
+
+    patient = command.from_config(CONFIG)
+    build = pickle.loads(pickle.dumps(patient.build))
+    first, again, other = build(seed=0), build(seed=0), build(seed=1)
+    assert torch.equal(first.fc1.weight, again.fc1.weight)
+    assert not torch.equal(first.fc1.weight, other.fc1.weight)
+    assert patient.ignored == ()  # eval_every and seed are the doctor's own business
+
+
+def test_config_run_writes_page_and_prescription(tmp_path) -> None:
+    result = CliRunner().invoke(app, ["doctor", CONFIG, *TINY, "--run-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "Baseline (optimizer=sgd, lr=0.1, steps=30" in result.output
+    assert f"doctor page: {tmp_path / 'doctor.html'}" in result.output
+    record = json.loads((tmp_path / "prescription.json").read_text())
+    assert record["config_diff"]["relu_activation"] == [
+        "  [model]",
+        '- activation = "sigmoid"',
+        '+ activation = "relu"',
+    ]
+    assert record["config_diff"]["momentum"] == ["  [train]", "+ momentum = 0.9"]
+    assert {t["remedy"] for t in record["trials"]} == {"relu_activation", "momentum"}
+    page = (tmp_path / "doctor.html").read_text()
+    assert "digits_sigmoid_deep.toml" in page and "+ activation = &#34;relu&#34;" in page
+    if record["best"]:  # the best remedy's diff is printed after the summary
+        assert "As a change of" in result.output
+
+
+def test_help_shows_examples_and_no_arguments_is_bad_input() -> None:
+    runner = CliRunner()
+    assert (
+        "gradsight doctor examples/digits_sigmoid_deep.toml"
+        in runner.invoke(app, ["doctor", "--help"], terminal_width=200).output
+    )
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == BAD_INPUT and "give a CONFIG.toml" in result.output

@@ -1,4 +1,5 @@
-"""`gradsight doctor --model pkg.module:build_fn --task digits`: the CLI's plain function.
+"""`gradsight doctor CONFIG.toml` or `gradsight doctor --model pkg.module:build_fn --task digits`:
+the CLI's plain function.
 
 `doctor_command` returns the exit status (0, or 2 with one line on stderr for bad input), so
 the typer command in cli.py only forwards its options.
@@ -11,18 +12,39 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from gradsight.config import ConfigError, build_model, load_config, prepare
 from gradsight.data.task import Task
 
 # Exit status for bad input, as the main CLI's `fail`.
 BAD_INPUT = 2
+# The budget when neither a config nor an option sets it (gs.doctor's defaults).
+DEFAULT_STEPS, DEFAULT_BATCH_SIZE = 300, 64
+# A config's [train] keys the doctor sets itself (every run's seed) or has no use for.
+NOT_FORWARDED = frozenset({"seed", "eval_every"})
 
 
 class BadInput(Exception):
     """A one-line message about the command's input."""
+
+
+@dataclass
+class Patient:
+    """What the doctor treats: a picklable seed -> model factory, the task, the baseline's
+    `gs.doctor` keyword arguments, and the config it all came from (None for --model)."""
+
+    build: Callable[..., nn.Module]
+    task: Task
+    train: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] | None = None
+    source: str = ""
+    ignored: tuple[str, ...] = ()
 
 
 def load_object(spec: str, what: str) -> Callable[..., Any]:
@@ -62,71 +84,158 @@ def load_task(spec: str, seed: int = 0) -> Task:
     return task
 
 
-def load_factory(spec: str) -> Callable[[int], nn.Module]:
-    """seed -> model from "pkg.module:build_fn"; the factory is called once to check it."""
+def load_factory(spec: str) -> Callable[..., nn.Module]:
+    """The factory named by "pkg.module:build_fn", called once (seed=0 if it takes a seed) to
+    check that it builds an nn.Module; it is module-level, so worker processes import it."""
     factory = load_object(spec, "--model")
     try:
         takes_seed = "seed" in inspect.signature(factory).parameters
     except (TypeError, ValueError):
         takes_seed = False
-
-    def build(seed: int) -> nn.Module:
-        return factory(seed=seed) if takes_seed else factory()
-
     try:
-        model = build(0)
+        model = factory(seed=0) if takes_seed else factory()
     except Exception as error:  # the user's factory failing is bad input, said in one line
         raise BadInput(f"--model {spec!r} failed: {type(error).__name__}: {error}") from None
     if not isinstance(model, nn.Module):
         raise BadInput(f"--model {spec!r} returned {type(model).__name__}, not an nn.Module")
-    return build
+    return factory
+
+
+def config_model(kind: str, task: Task, options: dict[str, Any], seed: int) -> nn.Module:
+    """A config's model built for `seed` (a module-level function, so a partial pickles)."""
+    return build_model(kind, task, **{**options, "seed": seed})
+
+
+def from_config(path: str | Path, overrides: Sequence[str] = ()) -> Patient:
+    """The model factory, task and training settings of a `gradsight train` config.
+
+    Raises:
+        BadInput: If the config does not validate (`gradsight.config.prepare`).
+    """
+    from gradsight.doctor.core import doctor
+
+    try:
+        config = load_config(path, list(overrides))
+        prepared = prepare(config)
+    except ConfigError as error:
+        raise BadInput(str(error)) from None
+    options = dict(config.get("model") or {})
+    kind = options.pop("kind", "mlp")
+    accepted = set(inspect.signature(doctor).parameters)
+    train = {k: v for k, v in prepared.fit_args.items() if k in accepted}
+    ignored = sorted(set(prepared.fit_args) - set(train) - NOT_FORWARDED)
+    build = partial(config_model, kind, prepared.task, options)
+    return Patient(build, prepared.task, train, config, str(path), tuple(ignored))
+
+
+def _patient(
+    config: str | Path | None, model: str | None, task: str | None, overrides: Sequence[str]
+) -> Patient:
+    if config is not None and model is not None:
+        raise BadInput("give a CONFIG.toml or --model, not both")
+    if config is not None:
+        if task is not None:
+            raise BadInput("--task goes with --model; a config names its task in [task]")
+        return from_config(config, overrides)
+    if model is None:
+        raise BadInput("give a CONFIG.toml or --model pkg.module:build_fn")
+    if overrides:
+        raise BadInput("--set changes a config; give a CONFIG.toml")
+    return Patient(load_factory(model), load_task(task or "digits"), source=model)
+
+
+def _executor(kind: str, workers: int, address: str | None):
+    from gradsight.executor import Executor
+
+    try:
+        return Executor(kind, workers, address)
+    except ValueError as error:
+        raise BadInput(f"--executor/--workers/--address: {error}") from None
 
 
 def doctor_command(
-    model: str,
-    task: str = "digits",
+    config: str | Path | None = None,
     *,
-    optimizer: str = "sgd",
+    model: str | None = None,
+    task: str | None = None,
+    overrides: Sequence[str] = (),
+    optimizer: str | None = None,
     lr: float | None = None,
-    steps: int = 300,
+    steps: int | None = None,
     seeds: int = 3,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     remedies: Sequence[str] = (),
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    run_dir: str | Path | None = None,
     progress: bool = True,
 ) -> int:
-    """Run the doctor on a user's model factory and print its prescription.
+    """Run the doctor on a config's model, or on a user's model factory, and print its
+    prescription (for a config, also as a diff of the config).
 
     Args:
-        model: "pkg.module:build_fn"; build_fn(seed=...) or build_fn() returns an nn.Module.
-        task: A built-in task name, or "pkg.module:data_fn" returning a `gs.data.Task`.
-        optimizer, lr, steps, seeds, batch_size: The baseline's training settings and budget.
+        config: A `gradsight train` TOML config: its model, task and [train] settings.
+        model: Instead of a config, "pkg.module:build_fn"; build_fn(seed=...) or build_fn()
+            returns an nn.Module.
+        task: With `model`: a built-in task name, or "pkg.module:data_fn" returning a Task.
+        overrides: "section.key=value" changes of the config (as `gradsight train --set`).
+        optimizer, lr, steps, batch_size: Override the baseline's settings and budget (None
+            keeps the config's, else gs.doctor's defaults).
+        seeds: Seeds per remedy.
         remedies: Remedy names to try ("a+b" combines); empty means "auto".
+        executor, workers, address: Where the runs go (`gradsight.executor.Executor`).
+        run_dir: Also write run_dir/doctor.html and run_dir/prescription.json.
         progress: Show a progress bar over the runs.
 
     Returns:
         0, or `BAD_INPUT` after one line on stderr.
     """
+    from gradsight.doctor import page
+    from gradsight.doctor.config_diff import config_diffs
     from gradsight.doctor.core import doctor
 
     # A console script's sys.path lacks the working directory, where users' modules live.
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    given = {"optimizer": optimizer, "lr": lr, "steps": steps, "batch_size": batch_size}
+    given = {k: v for k, v in given.items() if v is not None}
     try:
-        build = load_factory(model)
-        data = load_task(task)
+        runner = _executor(executor, workers, address)
+        sets = [*overrides, *(f"train.{k}={v!r}" for k, v in given.items())]
+        patient = _patient(config, model, task, sets if config is not None else overrides)
+        if patient.ignored:
+            print(f"note: the doctor does not use [train] {', '.join(patient.ignored)}",
+                  file=sys.stderr)  # fmt: skip
+        train = {"steps": DEFAULT_STEPS, "batch_size": DEFAULT_BATCH_SIZE, **patient.train}
         prescription = doctor(
-            build,
-            data,
-            optimizer=optimizer,
-            lr=lr,
-            steps=steps,
+            patient.build,
+            patient.task,
+            **{**train, **given},
             seeds=seeds,
-            batch_size=batch_size,
             remedies=list(remedies) or "auto",
+            executor=runner,
             progress=progress,
         )
-    except (BadInput, ValueError) as error:
+    except (BadInput, ValueError, TypeError, ImportError, ConnectionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT
+    diffs = None
+    if patient.config is not None:
+        diffs = config_diffs(prescription, patient.config, patient.build(seed=0), patient.task)
     print(prescription.summary())
+    if diffs and prescription.best in diffs:
+        print(_diff_text(prescription.best, diffs[prescription.best], patient.source))
+    if run_dir is not None:
+        path = page.write(
+            prescription, run_dir, title=f"doctor: {Path(patient.source).name}",
+            source=patient.source, config_diffs=diffs,
+        )  # fmt: skip
+        print(f"doctor page: {path}\nprescription: {path.parent / page.JSON_NAME}")
     return 0
+
+
+def _diff_text(name: str, lines: Sequence[str] | None, source: str) -> str:
+    if lines is None:
+        return f"\n{name} has no form as config keys: change the code as above."
+    return "\n".join([f"\nAs a change of {source}:", *lines])

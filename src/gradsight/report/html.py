@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -27,6 +27,21 @@ TEMPLATE = "report.html.j2"
 # Lists longer than this (layers, steps, evidence arrays) are shortened in the page.
 MAX_ITEMS = 12
 RUN_FIELDS = ("status", "seed", "start_time", "end_time", "duration_s", "error")
+
+
+class Section(NamedTuple):
+    """A part of the page after the findings, made by another tool (the doctor's section).
+
+    Attributes:
+        title: The heading.
+        html: The body: a `markupsafe.Markup` (HTML rendered with autoescaping) goes in as
+            it is; any other string is escaped, so it shows as plain text.
+        id: The heading's anchor.
+    """
+
+    title: str
+    html: str
+    id: str = "section"
 
 
 def _environment() -> Environment:
@@ -119,6 +134,7 @@ def report(
     title: str | None = None,
     run_info: Mapping[str, Any] | None = None,
     figures_dir: str | Path | None = None,
+    sections: Sequence[Section] = (),
 ) -> Path:
     """Write a run's report as one self-contained HTML file.
 
@@ -130,6 +146,8 @@ def report(
         run_info: The run's run.json (`gradsight.telemetry.read_run`): config, status,
             versions, final metrics. None leaves the run section out.
         figures_dir: Also write the figures there as PNG files (a run's `figures/`).
+        sections: More parts after the findings, e.g. the doctor's
+            (`gradsight.doctor.page.section(prescription)`).
 
     Returns:
         The path written.
@@ -149,6 +167,7 @@ def report(
             findings=[_finding_view(f) for f in ordered],
             counts=counts,
             run=_run_view(run_info),
+            sections=list(sections),
             figures=[
                 {
                     "name": f.spec.name,
