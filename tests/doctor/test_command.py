@@ -38,6 +38,7 @@ BAD = [
     ("bad-executor", {"config": CONFIG, "executor": "slurm"}, "unknown executor 'slurm'"),
     ("no-workers", {"config": CONFIG, "workers": 0}, "workers must be an int >= 1"),
     ("address-local", {"config": CONFIG, "address": "auto"}, "address is for the ray"),
+    ("run-dir-file", {"config": CONFIG, "run_dir": CONFIG}, "is a file, not a folder"),
 ]
 
 
@@ -117,6 +118,8 @@ def test_config_factory_pickles_and_varies_with_the_seed() -> None:
     assert torch.equal(first.fc1.weight, again.fc1.weight)
     assert not torch.equal(first.fc1.weight, other.fc1.weight)
     assert patient.ignored == ()  # eval_every and seed are the doctor's own business
+    scheduled = command.from_config(CONFIG, ['train.schedule="cosine"'])
+    assert scheduled.ignored == ("schedule",)  # said in a note: the doctor trains without it
 
 
 def test_config_run_writes_page_and_prescription(tmp_path) -> None:

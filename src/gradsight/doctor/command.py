@@ -202,11 +202,13 @@ def doctor_command(
     given = {k: v for k, v in given.items() if v is not None}
     try:
         runner = _executor(executor, workers, address)
+        if run_dir is not None and Path(run_dir).exists() and not Path(run_dir).is_dir():
+            raise BadInput(f"--run-dir {run_dir} is a file, not a folder")
         sets = [*overrides, *(f"train.{k}={v!r}" for k, v in given.items())]
         patient = _patient(config, model, task, sets if config is not None else overrides)
         if patient.ignored:
-            print(f"note: the doctor does not use [train] {', '.join(patient.ignored)}",
-                  file=sys.stderr)  # fmt: skip
+            unused = ", ".join(patient.ignored)
+            print(f"note: the doctor does not use [train] {unused}", file=sys.stderr)
         train = {"steps": DEFAULT_STEPS, "batch_size": DEFAULT_BATCH_SIZE, **patient.train}
         prescription = doctor(
             patient.build,
@@ -227,10 +229,10 @@ def doctor_command(
     if diffs and prescription.best in diffs:
         print(_diff_text(prescription.best, diffs[prescription.best], patient.source))
     if run_dir is not None:
+        title = f"doctor: {Path(patient.source).name}"
         path = page.write(
-            prescription, run_dir, title=f"doctor: {Path(patient.source).name}",
-            source=patient.source, config_diffs=diffs,
-        )  # fmt: skip
+            prescription, run_dir, title=title, source=patient.source, config_diffs=diffs
+        )
         print(f"doctor page: {path}\nprescription: {path.parent / page.JSON_NAME}")
     return 0
 
