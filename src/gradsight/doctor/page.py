@@ -68,7 +68,7 @@ def _plain(value: Any) -> Any:
 
 def record(prescription: Prescription, config_diffs: ConfigDiffs | None = None) -> dict[str, Any]:
     """The prescription as a JSON-ready dict: best, metric, settings, baseline, trials (one
-    record per remedy, best first), findings, changes, skipped and, given, config_diff."""
+    record per remedy, best first), findings, changes, skipped, and config_diff if given."""
     data = {
         "best": prescription.best,
         "metric": prescription.metric,
