@@ -12,6 +12,8 @@ training loss on seed 0); we compare the weights on the rare columns with those 
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import torch
@@ -38,7 +40,9 @@ def _sweeps(quick: bool) -> dict[str, list[float]]:
     }
 
 
-def _train(task, optimizer: str, lr: float, steps: int, seed: int) -> dict:
+def _train(task, steps: int, point: tuple[str, float, int]) -> dict:
+    """One (optimizer, lr, seed): a linear model trained on the task, its row."""
+    optimizer, lr, seed = point
     torch.manual_seed(seed)
     model = torch.nn.Linear(task.input_shape[0], task.output_size)
     result = fit(
@@ -74,18 +78,17 @@ def run(config: LabConfig) -> ExperimentResult:
     steps = config.pick(200, 1000)
     task = data.load("sparse_features", standardize=False)
     sweeps = _sweeps(config.quick)
-    grid = [(o, lr) for o in OPTIMIZERS for lr in sweeps[o]]
-    sweep = pd.DataFrame(
-        [_train(task, o, lr, steps, 0) for o, lr in config.track(grid, "adagrad-sparse sweep")]
-    )
+    job = partial(_train, task, steps)
+    grid = [(o, lr, 0) for o in OPTIMIZERS for lr in sweeps[o]]
+    sweep = pd.DataFrame(config.map(job, grid, "adagrad-sparse sweep"))
     best = {
         o: float(sweep.loc[sweep[sweep.optimizer == o].train_loss.idxmin(), "lr"])
         for o in OPTIMIZERS
     }
     rows = [r for _, r in sweep.iterrows() if r.lr == best[r.optimizer]]
     rows = [dict(r) for r in rows]
-    rest = [(o, s) for o in OPTIMIZERS for s in config.seed_list if s != 0]
-    rows += [_train(task, o, best[o], steps, s) for o, s in config.track(rest, "adagrad-sparse")]
+    rest = [(o, best[o], s) for o in OPTIMIZERS for s in config.seed_list if s != 0]
+    rows += config.map(job, rest, "adagrad-sparse")
     frame = pd.DataFrame(rows)
     by = frame.set_index("optimizer").sort_index()
 

@@ -14,6 +14,7 @@ follow its own trajectory.
 from __future__ import annotations
 
 import copy
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -105,16 +106,17 @@ def _own_trajectories(task, seed: int, steps: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _seed_runs(task, steps: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seed `seed`'s runs: (`_same_gradients`, `_own_trajectories`)."""
+    return _same_gradients(task, seed, steps), _own_trajectories(task, seed, steps)
+
+
 def run(config: LabConfig) -> ExperimentResult:
     steps = config.pick(50, 200)
     task = data.load("digits", seed=0)
-    same = pd.concat(
-        [
-            _same_gradients(task, s, steps)
-            for s in config.track(config.seed_list, "adam-bias-correction")
-        ]
-    )
-    own = pd.concat([_own_trajectories(task, s, steps) for s in config.seed_list])
+    runs = config.map(partial(_seed_runs, task, steps), config.seed_list, "adam-bias-correction")
+    same = pd.concat([s for s, _ in runs])
+    own = pd.concat([o for _, o in runs])
     t = np.arange(1, steps + 1)
     predicted = formula_ratio(t)
 

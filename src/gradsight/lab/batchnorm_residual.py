@@ -10,6 +10,8 @@ accuracy after a fixed budget of SGD steps.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
@@ -37,47 +39,50 @@ CHANCE = 0.2
 RAISE = 1e3
 
 
+def _trial(task, depth: int, steps: int, point: tuple[str, str, int]) -> tuple[dict, np.ndarray]:
+    """One (activation, variant, seed): its row and its gradient flow at init."""
+    activation, variant, seed = point
+    norm, residual = VARIANTS[variant]
+    model = models.mlp(
+        64,
+        10,
+        depth=depth,
+        width=WIDTH,
+        activation=activation,
+        init=INITS[activation],
+        norm=norm,
+        residual=residual,
+        seed=seed,
+    )
+    x, y = task.x_train[:256], task.y_train[:256]
+    norms = preactivation_grad_norms(model, x, y, task.loss_fn)  # train mode: batch stats
+    result = fit(
+        model,
+        task,
+        optimizer="sgd",
+        lr=LR,
+        steps=steps,
+        batch_size=BATCH,
+        seed=seed,
+        watch=False,
+    )
+    row = {
+        "activation": activation,
+        "variant": variant,
+        "seed": seed,
+        "ratio_init": first_last_ratio(norms),
+        "test_accuracy": float(result.metrics["test_accuracy"]),
+        "diverged": bool(result.metrics["diverged"]),
+    }
+    return row, norms
+
+
 def _runs(config: LabConfig, depth: int, steps: int) -> tuple[pd.DataFrame, dict]:
     task = data.load("digits", seed=0)
-    x, y = task.x_train[:256], task.y_train[:256]
-    rows, flows = [], {}
     grid = [(a, v, s) for a in INITS for v in VARIANTS for s in config.seed_list]
-    for activation, variant, seed in config.track(grid, "batchnorm-residual"):
-        norm, residual = VARIANTS[variant]
-        model = models.mlp(
-            64,
-            10,
-            depth=depth,
-            width=WIDTH,
-            activation=activation,
-            init=INITS[activation],
-            norm=norm,
-            residual=residual,
-            seed=seed,
-        )
-        norms = preactivation_grad_norms(model, x, y, task.loss_fn)  # train mode: batch stats
-        flows[activation, variant, seed] = norms
-        result = fit(
-            model,
-            task,
-            optimizer="sgd",
-            lr=LR,
-            steps=steps,
-            batch_size=BATCH,
-            seed=seed,
-            watch=False,
-        )
-        rows.append(
-            {
-                "activation": activation,
-                "variant": variant,
-                "seed": seed,
-                "ratio_init": first_last_ratio(norms),
-                "test_accuracy": float(result.metrics["test_accuracy"]),
-                "diverged": bool(result.metrics["diverged"]),
-            }
-        )
-    return pd.DataFrame(rows), flows
+    trials = config.map(partial(_trial, task, depth, steps), grid, "batchnorm-residual")
+    flows = {point: norms for point, (_, norms) in zip(grid, trials, strict=True)}
+    return pd.DataFrame([row for row, _ in trials]), flows
 
 
 def run(config: LabConfig) -> ExperimentResult:

@@ -14,6 +14,8 @@ measure the dead fraction on a fixed probe batch during training.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import torch
@@ -96,53 +98,55 @@ class _DeadProbe(Callback):
             self.dead.append(dead_fraction(state.model, self.x))
 
 
+def _trial(task, steps: int, point: tuple[str, str, int]) -> tuple[dict, list[dict]]:
+    """One (activation, condition, seed): its row and its dead-fraction curve's rows."""
+    activation, condition, seed = point
+    lr, bias = CONDITIONS[condition]
+    model = models.mlp(
+        64,
+        10,
+        depth=DEPTH,
+        width=WIDTH,
+        activation=activation,
+        init="he_normal",
+        bias_init=bias,
+        seed=seed,
+    )
+    probe = _DeadProbe(task.x_train[:PROBE], max(steps // 30, 1))  # a fixed probe batch
+    result = fit(
+        model,
+        task,
+        optimizer="adam",
+        lr=lr,
+        steps=steps,
+        batch_size=BATCH,
+        seed=seed,
+        watch=False,
+        callbacks=[probe],
+    )
+    row = {
+        "activation": activation,
+        "condition": condition,
+        "seed": seed,
+        "dead_init": probe.dead[0],
+        "dead_final": probe.dead[-1],
+        "dead_max": max(probe.dead),
+        "test_accuracy": float(result.metrics["test_accuracy"]),
+        "diverged": bool(result.metrics["diverged"]),
+    }
+    curve = [
+        {"activation": activation, "condition": condition, "seed": seed, "step": t, "dead": d}
+        for t, d in zip(probe.steps, probe.dead, strict=True)
+    ]
+    return row, curve
+
+
 def _runs(config: LabConfig, steps: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     task = data.load("digits", seed=0)
-    x = task.x_train[:PROBE]  # the fixed probe batch
-    every = max(steps // 30, 1)
-    rows, curves = [], []
     grid = [(a, c, s) for a in ACTIVATIONS for c in CONDITIONS for s in config.seed_list]
-    for activation, condition, seed in config.track(grid, "dead-relu"):
-        lr, bias = CONDITIONS[condition]
-        model = models.mlp(
-            64,
-            10,
-            depth=DEPTH,
-            width=WIDTH,
-            activation=activation,
-            init="he_normal",
-            bias_init=bias,
-            seed=seed,
-        )
-        probe = _DeadProbe(x, every)
-        result = fit(
-            model,
-            task,
-            optimizer="adam",
-            lr=lr,
-            steps=steps,
-            batch_size=BATCH,
-            seed=seed,
-            watch=False,
-            callbacks=[probe],
-        )
-        rows.append(
-            {
-                "activation": activation,
-                "condition": condition,
-                "seed": seed,
-                "dead_init": probe.dead[0],
-                "dead_final": probe.dead[-1],
-                "dead_max": max(probe.dead),
-                "test_accuracy": float(result.metrics["test_accuracy"]),
-                "diverged": bool(result.metrics["diverged"]),
-            }
-        )
-        curves += [
-            {"activation": activation, "condition": condition, "seed": seed, "step": t, "dead": d}
-            for t, d in zip(probe.steps, probe.dead, strict=True)
-        ]
-    return pd.DataFrame(rows), pd.DataFrame(curves)
+    trials = config.map(partial(_trial, task, steps), grid, "dead-relu")
+    rows = [row for row, _ in trials]
+    return pd.DataFrame(rows), pd.DataFrame([r for _, curve in trials for r in curve])
 
 
 def run(config: LabConfig) -> ExperimentResult:

@@ -12,6 +12,8 @@ plain, clipped by norm, clipped by value, with L2, and with both.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import torch
@@ -49,47 +51,48 @@ def weight_norm(model: torch.nn.Module) -> float:
         )
 
 
+def _trial(task, steps: int, point: tuple[str, int]) -> dict:
+    """One (condition, seed): its row."""
+    condition, seed = point
+    model = models.mlp(
+        64,
+        10,
+        depth=DEPTH,
+        width=WIDTH,
+        activation="relu",
+        init="normal",
+        init_options={"std": STD},
+        seed=seed,
+    )
+    before = weight_norm(model)
+    result = fit(
+        model,
+        task,
+        optimizer="sgd",
+        lr=LR,
+        steps=steps,
+        batch_size=BATCH,
+        seed=seed,
+        watch=False,
+        **CONDITIONS[condition],
+    )
+    loss = result.history.table("loss").iloc[:, 0].to_numpy()
+    return {
+        "condition": condition,
+        "seed": seed,
+        "diverged": bool(result.metrics["diverged"]),
+        "steps_taken": int(result.metrics["steps"]),
+        "first_loss": float(loss[0]),
+        "test_accuracy": float(result.metrics["test_accuracy"]),
+        "weight_norm_init": before,
+        "weight_norm_final": weight_norm(model),
+    }
+
+
 def _runs(config: LabConfig, steps: int) -> pd.DataFrame:
     task = data.load("digits", seed=0)
-    rows = []
     grid = [(c, s) for c in CONDITIONS for s in config.seed_list]
-    for condition, seed in config.track(grid, "exploding-clipping"):
-        model = models.mlp(
-            64,
-            10,
-            depth=DEPTH,
-            width=WIDTH,
-            activation="relu",
-            init="normal",
-            init_options={"std": STD},
-            seed=seed,
-        )
-        before = weight_norm(model)
-        result = fit(
-            model,
-            task,
-            optimizer="sgd",
-            lr=LR,
-            steps=steps,
-            batch_size=BATCH,
-            seed=seed,
-            watch=False,
-            **CONDITIONS[condition],
-        )
-        loss = result.history.table("loss").iloc[:, 0].to_numpy()
-        rows.append(
-            {
-                "condition": condition,
-                "seed": seed,
-                "diverged": bool(result.metrics["diverged"]),
-                "steps_taken": int(result.metrics["steps"]),
-                "first_loss": float(loss[0]),
-                "test_accuracy": float(result.metrics["test_accuracy"]),
-                "weight_norm_init": before,
-                "weight_norm_final": weight_norm(model),
-            }
-        )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(config.map(partial(_trial, task, steps), grid, "exploding-clipping"))
 
 
 def run(config: LabConfig) -> ExperimentResult:

@@ -14,6 +14,7 @@ margins grow, which they also report).
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 import pandas as pd
 import torch
@@ -55,41 +56,49 @@ def _net(seed: int) -> torch.nn.Module:
     )
 
 
+def _trial(
+    task, steps: int, point: tuple[float | str, int]
+) -> tuple[dict, pd.Series, pd.Series | None]:
+    """One (lr, seed): its row, its loss curve and (at EOS_LR) its lambda_max series."""
+    lr, seed = point
+    watch = {**NO_STATS, "curvature_every": EVERY} if lr == EOS_LR else False
+    options = (
+        {"schedule": "hessian", "schedule_options": {"c": 1.0, "every": EVERY}}
+        if lr == "hessian"
+        else {"lr": lr}
+    )
+    result = fit(
+        _net(seed),
+        task,
+        optimizer="sgd",
+        steps=steps,
+        batch_size=None,  # full-batch gradient descent
+        seed=seed,
+        watch=watch,
+        **options,
+    )
+    row = {
+        "lr": str(lr),
+        "seed": seed,
+        "train_loss": float(result.metrics["train_loss"]),
+        "test_mse": float(result.metrics["test_mse"]),
+        "diverged": bool(result.metrics["diverged"]),
+        "final_lr": float(result.history.series("lr").iloc[-1]),
+    }
+    sharpness = result.history.series("curv/lambda_max") if lr == EOS_LR else None
+    return row, result.history.series("loss"), sharpness
+
+
 def run(config: LabConfig) -> ExperimentResult:
     steps = config.pick(300, 1500)
     task = _task()
-    rows, sharpness, curves = [], {}, {}
     runs = [(lr, s) for lr in (*SWEEP, "hessian") for s in config.seed_list]
-    for lr, seed in config.track(runs, "hessian-lr"):
-        watch = {**NO_STATS, "curvature_every": EVERY} if lr == EOS_LR else False
-        options = (
-            {"schedule": "hessian", "schedule_options": {"c": 1.0, "every": EVERY}}
-            if lr == "hessian"
-            else {"lr": lr}
-        )
-        result = fit(
-            _net(seed),
-            task,
-            optimizer="sgd",
-            steps=steps,
-            batch_size=None,  # full-batch gradient descent
-            seed=seed,
-            watch=watch,
-            **options,
-        )
-        curves[lr, seed] = result.history.series("loss")
-        if lr == EOS_LR:
-            sharpness[seed] = result.history.series("curv/lambda_max")
-        rows.append(
-            {
-                "lr": str(lr),
-                "seed": seed,
-                "train_loss": float(result.metrics["train_loss"]),
-                "test_mse": float(result.metrics["test_mse"]),
-                "diverged": bool(result.metrics["diverged"]),
-                "final_lr": float(result.history.series("lr").iloc[-1]),
-            }
-        )
+    trials = config.map(partial(_trial, task, steps), runs, "hessian-lr")
+    rows = [row for row, _, _ in trials]
+    curves = {point: curve for point, (_, curve, _) in zip(runs, trials, strict=True)}
+    sharpness = {
+        seed: sharp for (lr, seed), (*_, sharp) in zip(runs, trials, strict=True) if lr == EOS_LR
+    }
     frame = pd.DataFrame(rows)
     final = frame.groupby("lr").train_loss.mean()
     tuned = min(SWEEP, key=lambda lr: final[str(lr)])

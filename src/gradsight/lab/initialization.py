@@ -11,6 +11,7 @@ sqrt(n) * 0.01 per layer and N(0, 1) blows it up by sqrt(n / 2).
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -74,42 +75,45 @@ def _stds(config: LabConfig, x) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _trial(task, steps: int, point: tuple[str, int]) -> tuple[dict, pd.Series]:
+    """One (init, seed) of the ReLU net: its row and its loss curve."""
+    init, seed = point
+    scheme, options = INITS[init]
+    model = models.mlp(
+        64,
+        10,
+        depth=HIDDEN + 1,
+        width=WIDTH,
+        activation="relu",
+        init=scheme,
+        init_options=options,
+        seed=seed,
+    )
+    result = fit(
+        model,
+        task,
+        optimizer=OPTIMIZER,
+        lr=LR,
+        steps=steps,
+        batch_size=BATCH,
+        seed=seed,
+        watch=False,
+    )
+    row = {
+        "init": init,
+        "seed": seed,
+        "test_accuracy": float(result.metrics["test_accuracy"]),
+        "diverged": bool(result.metrics["diverged"]),
+        "steps": int(result.metrics["steps"]),
+    }
+    return row, result.history.series("loss")
+
+
 def _training(config: LabConfig, task, steps: int) -> tuple[pd.DataFrame, dict]:
-    rows, curves = [], {}
     grid = [(i, s) for i in INITS for s in config.seed_list]
-    for init, seed in config.track(grid, "initialization: training"):
-        scheme, options = INITS[init]
-        model = models.mlp(
-            64,
-            10,
-            depth=HIDDEN + 1,
-            width=WIDTH,
-            activation="relu",
-            init=scheme,
-            init_options=options,
-            seed=seed,
-        )
-        result = fit(
-            model,
-            task,
-            optimizer=OPTIMIZER,
-            lr=LR,
-            steps=steps,
-            batch_size=BATCH,
-            seed=seed,
-            watch=False,
-        )
-        curves[init, seed] = result.history.series("loss")
-        rows.append(
-            {
-                "init": init,
-                "seed": seed,
-                "test_accuracy": float(result.metrics["test_accuracy"]),
-                "diverged": bool(result.metrics["diverged"]),
-                "steps": int(result.metrics["steps"]),
-            }
-        )
-    return pd.DataFrame(rows), curves
+    trials = config.map(partial(_trial, task, steps), grid, "initialization: training")
+    curves = {point: curve for point, (_, curve) in zip(grid, trials, strict=True)}
+    return pd.DataFrame([row for row, _ in trials]), curves
 
 
 def run(config: LabConfig) -> ExperimentResult:

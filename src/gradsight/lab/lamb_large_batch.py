@@ -11,6 +11,7 @@ square-root scaling rule LAMB's paper uses; Krizhevsky 2014, Hoffer et al. 2017)
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pandas as pd
 
@@ -33,39 +34,41 @@ def scaled_lr(rule: str, batch: int) -> float:
     return BASE_LR[rule] * math.sqrt(batch / BASE_BATCH)
 
 
+def _trial(task, epochs: int, point: tuple[int, str, int]) -> dict:
+    """One (batch, rule, seed): its row."""
+    batch, rule, seed = point
+    model = models.mlp(
+        64, 10, depth=DEPTH, width=WIDTH, activation="relu", init="he_normal", seed=seed
+    )
+    lr = scaled_lr(rule, batch)
+    result = fit(
+        model,
+        task,
+        optimizer=rule,
+        lr=lr,
+        epochs=epochs,
+        batch_size=batch,
+        seed=seed,
+        watch=False,
+    )
+    return {
+        "batch": batch,
+        "optimizer": rule,
+        "lr": lr,
+        "seed": seed,
+        "steps": int(result.metrics["steps"]),
+        "test_accuracy": float(result.metrics["test_accuracy"]),
+        "train_loss": float(result.metrics["train_loss"]),
+    }
+
+
 def run(config: LabConfig) -> ExperimentResult:
     epochs = config.pick(10, 30)
     task = data.load("digits", seed=0)
     n = len(task.x_train)
     batches = config.pick([BASE_BATCH, 256, n], [BASE_BATCH, 64, 128, 256, 512, n])
-    rows = []
     grid = [(b, r, s) for b in batches for r in BASE_LR for s in config.seed_list]
-    for batch, rule, seed in config.track(grid, "lamb-large-batch"):
-        model = models.mlp(
-            64, 10, depth=DEPTH, width=WIDTH, activation="relu", init="he_normal", seed=seed
-        )
-        lr = scaled_lr(rule, batch)
-        result = fit(
-            model,
-            task,
-            optimizer=rule,
-            lr=lr,
-            epochs=epochs,
-            batch_size=batch,
-            seed=seed,
-            watch=False,
-        )
-        rows.append(
-            {
-                "batch": batch,
-                "optimizer": rule,
-                "lr": lr,
-                "seed": seed,
-                "steps": int(result.metrics["steps"]),
-                "test_accuracy": float(result.metrics["test_accuracy"]),
-                "train_loss": float(result.metrics["train_loss"]),
-            }
-        )
+    rows = config.map(partial(_trial, task, epochs), grid, "lamb-large-batch")
     frame = pd.DataFrame(rows)
 
     def acc(rule: str, batch: int):

@@ -11,13 +11,15 @@ and compare the fixed rate with Smith's triangular cyclical schedule over [lr, 4
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
 from gradsight import data, models
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
 from gradsight.lab.stats import bootstrap_ci, mean_spread
-from gradsight.optim import lr_find
+from gradsight.optim import LRFindResult, lr_find
 from gradsight.report._common import new_figure
 from gradsight.train import fit
 
@@ -31,46 +33,53 @@ def _model(seed: int):
     return models.mlp(64, 10, depth=3, width=64, seed=seed)
 
 
+def _find(task, seed: int) -> LRFindResult:
+    """The LR range test of seed `seed`'s net."""
+    return lr_find(_model(seed), task, "sgd", 1e-4, 10.0, 100, batch_size=BATCH, seed=seed)
+
+
+def _trial(task, steps: int, point: tuple[str, int, float]) -> tuple[dict, np.ndarray]:
+    """One (condition, seed, valley): its row and its loss curve."""
+    condition, seed, valley = point
+    lr, schedule, options = {
+        "too small": (valley / FACTOR, "constant", None),
+        "right": (valley, "constant", None),
+        "too large": (valley * FACTOR, "constant", None),
+        "cyclic": (CYCLE_TOP * valley, "cyclic", {"base_fraction": 1 / CYCLE_TOP}),
+    }[condition]
+    result = fit(
+        _model(seed),
+        task,
+        optimizer="sgd",
+        lr=lr,
+        steps=steps,
+        batch_size=BATCH,
+        schedule=schedule,
+        schedule_options=options,
+        seed=seed,
+        watch=False,
+    )
+    row = {
+        "condition": condition,
+        "seed": seed,
+        "lr": lr,
+        "valley": valley,
+        "train_loss": float(result.metrics["train_loss"]),
+        "test_accuracy": float(result.metrics["test_accuracy"]),
+        "diverged": bool(result.metrics["diverged"]),
+    }
+    return row, result.history.table("loss").iloc[:, 0].to_numpy()
+
+
 def _runs(config: LabConfig, steps: int):
     task = data.load("digits", seed=0)
-    rows, curves, finds = [], {}, {}
-    for seed in config.track(config.seed_list, "learning-rate"):
-        found = lr_find(_model(seed), task, "sgd", 1e-4, 10.0, 100, batch_size=BATCH, seed=seed)
-        finds[seed] = found
-        valley = found.valley
-        settings = {
-            "too small": (valley / FACTOR, "constant", None),
-            "right": (valley, "constant", None),
-            "too large": (valley * FACTOR, "constant", None),
-            "cyclic": (CYCLE_TOP * valley, "cyclic", {"base_fraction": 1 / CYCLE_TOP}),
-        }
-        for condition, (lr, schedule, options) in settings.items():
-            result = fit(
-                _model(seed),
-                task,
-                optimizer="sgd",
-                lr=lr,
-                steps=steps,
-                batch_size=BATCH,
-                schedule=schedule,
-                schedule_options=options,
-                seed=seed,
-                watch=False,
-            )
-            loss = result.history.table("loss").iloc[:, 0].to_numpy()
-            curves[condition, seed] = loss
-            rows.append(
-                {
-                    "condition": condition,
-                    "seed": seed,
-                    "lr": lr,
-                    "valley": valley,
-                    "train_loss": float(result.metrics["train_loss"]),
-                    "test_accuracy": float(result.metrics["test_accuracy"]),
-                    "diverged": bool(result.metrics["diverged"]),
-                }
-            )
-    return pd.DataFrame(rows), curves, finds
+    seeds = config.seed_list
+    found = config.map(partial(_find, task), seeds, "learning-rate: lr_find")
+    finds = dict(zip(seeds, found, strict=True))
+    grid = [(c, s, finds[s].valley) for s in seeds for c in CONDITIONS]  # seed-major
+    trials = config.map(partial(_trial, task, steps), grid, "learning-rate")
+    curves = {(c, s): loss for (c, s, _), (_, loss) in zip(grid, trials, strict=True)}
+    return pd.DataFrame([row for row, _ in trials]), curves, finds
 
 
 def run(config: LabConfig) -> ExperimentResult:

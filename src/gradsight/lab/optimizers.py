@@ -11,6 +11,8 @@ curves and the number of steps each takes to reach a target test accuracy.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
@@ -48,7 +50,9 @@ def _model(task, seed: int):
     return models.mlp(task.input_shape[0], task.output_size, depth=3, width=64, seed=seed)
 
 
-def _train(task, name: str, lr: float, steps: int, seed: int, eval_every: int) -> dict:
+def _train(task, steps: int, point: tuple[str, float, int]) -> dict:
+    """One (optimizer, lr, seed): its row, with its loss curve under "curve"."""
+    name, lr, seed = point
     target = TARGETS[task.name]
     optimizer, full, _ = OPTIMIZERS[name]
     result = fit(
@@ -58,7 +62,7 @@ def _train(task, name: str, lr: float, steps: int, seed: int, eval_every: int) -
         lr=lr,
         steps=steps,
         batch_size=None if full else BATCH,
-        eval_every=eval_every,
+        eval_every=EVAL_EVERY,
         seed=seed,
         watch=False,
     )
@@ -80,17 +84,17 @@ def _train(task, name: str, lr: float, steps: int, seed: int, eval_every: int) -
 def _runs(config: LabConfig, task_name: str, steps: int):
     task = data.load(task_name, seed=0)
     factors = config.pick(QUICK_FACTORS, FULL_FACTORS)
-    eval_every = EVAL_EVERY
-    grid = [(n, OPTIMIZERS[n][2] * f) for n in OPTIMIZERS for f in factors]
-    sweep = [_train(task, n, lr, steps, 0, eval_every) for n, lr in config.track(grid, task_name)]
+    job = partial(_train, task, steps)
+    grid = [(n, OPTIMIZERS[n][2] * f, 0) for n in OPTIMIZERS for f in factors]
+    sweep = config.map(job, grid, f"optimizers: {task_name} sweep")
     sweep_frame = pd.DataFrame(sweep).drop(columns="curve").assign(task=task_name)
     best = {}
     for name in OPTIMIZERS:
         rows = sweep_frame[sweep_frame.optimizer == name].fillna({"train_loss": np.inf})
         best[name] = float(rows.loc[rows.train_loss.idxmin(), "lr"])
     runs = [r for r in sweep if r["lr"] == best[r["optimizer"]]]
-    rest = [(n, s) for n in OPTIMIZERS for s in config.seed_list if s != 0]
-    runs += [_train(task, n, best[n], steps, s, eval_every) for n, s in rest]
+    rest = [(n, best[n], s) for n in OPTIMIZERS for s in config.seed_list if s != 0]
+    runs += config.map(job, rest, f"optimizers: {task_name}")
     curves = {(r["optimizer"], r["seed"]): r["curve"] for r in runs}
     frame = pd.DataFrame(runs).drop(columns="curve").assign(task=task_name)
     return frame, sweep_frame, curves, best

@@ -10,6 +10,8 @@ T - t Jacobians dh_{s+1}/dh_s; for a tanh RNN their product shrinks geometricall
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import torch
@@ -44,39 +46,42 @@ def temporal_grad_norms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
     return np.array([float(g.norm()) for g in grads])  # (T,)
 
 
+def _trial(tasks: dict, steps: int, point: tuple[int, str, int]) -> tuple[dict, tuple]:
+    """One (length, cell, seed): its row and its temporal gradient norms at init and trained."""
+    length, cell, seed = point
+    task = tasks[length]
+    x, y = task.x_train[:PROBE], task.y_train[:PROBE]
+    model = models.rnn(2, HIDDEN, 1, cell=cell, seed=seed)
+    at_init = temporal_grad_norms(model, x, y)
+    result = fit(
+        model,
+        task,
+        optimizer="adam",
+        lr=LR,
+        steps=steps,
+        batch_size=BATCH,
+        seed=seed,
+        watch=False,
+    )
+    trained = temporal_grad_norms(model, x, y)
+    row = {
+        "length": length,
+        "cell": cell,
+        "seed": seed,
+        "test_mse": float(result.metrics["test_mse"]),
+        "ratio_init": float(at_init[0] / at_init[-1]),
+        "ratio_trained": float(trained[0] / trained[-1]),
+        "diverged": bool(result.metrics["diverged"]),
+    }
+    return row, (at_init, trained)
+
+
 def _runs(config: LabConfig, lengths: list[int], steps: int):
-    rows, flows = [], {}
     grid = [(t, c, s) for t in lengths for c in CELLS for s in config.seed_list]
     tasks = {t: data.load("adding", length=t, seed=0) for t in lengths}
-    for length, cell, seed in config.track(grid, "rnn-vs-lstm"):
-        task = tasks[length]
-        x, y = task.x_train[:PROBE], task.y_train[:PROBE]
-        model = models.rnn(2, HIDDEN, 1, cell=cell, seed=seed)
-        at_init = temporal_grad_norms(model, x, y)
-        result = fit(
-            model,
-            task,
-            optimizer="adam",
-            lr=LR,
-            steps=steps,
-            batch_size=BATCH,
-            seed=seed,
-            watch=False,
-        )
-        trained = temporal_grad_norms(model, x, y)
-        flows[length, cell, seed] = (at_init, trained)
-        rows.append(
-            {
-                "length": length,
-                "cell": cell,
-                "seed": seed,
-                "test_mse": float(result.metrics["test_mse"]),
-                "ratio_init": float(at_init[0] / at_init[-1]),
-                "ratio_trained": float(trained[0] / trained[-1]),
-                "diverged": bool(result.metrics["diverged"]),
-            }
-        )
-    return pd.DataFrame(rows), flows
+    trials = config.map(partial(_trial, tasks, steps), grid, "rnn-vs-lstm")
+    flows = {point: flow for point, (_, flow) in zip(grid, trials, strict=True)}
+    return pd.DataFrame([row for row, _ in trials]), flows
 
 
 def run(config: LabConfig) -> ExperimentResult:

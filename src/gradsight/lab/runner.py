@@ -34,7 +34,9 @@ from gradsight.report.html import format_value
 
 # The lab runs on one torch thread: its nets (width <= 128, batches <= 256) are too small
 # for intra-op parallelism to pay; `lab run all --quick` took 21.6 s on one thread against
-# 67 s on two, on 2 cores (benchmarks/lab.py). None leaves torch's setting alone.
+# 67 s on two, on 2 cores (benchmarks/lab.py). This covers an experiment's own work (setup,
+# claims, figures); its trials run on `executor.JOB_THREADS` (also 1) wherever they run.
+# None leaves torch's setting alone.
 LAB_THREADS: int | None = 1
 
 

@@ -10,6 +10,8 @@ race the same rules on the 2D saddle x^2 - y^2 of `gs.playground` beside it.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import torch
@@ -63,37 +65,44 @@ def _escape_step(loss: pd.Series, threshold: float) -> float:
     return float(hits.index[0]) if len(hits) else float("nan")
 
 
+def _trial(task, steps: int, point: tuple[str, int]) -> tuple[dict, pd.Series]:
+    """One (optimizer, seed) from near zero: its row and its loss curve."""
+    rule, seed = point
+    lr = RULES[rule]
+    result = fit(
+        _net("normal", seed),
+        task,
+        optimizer=rule,
+        lr=lr,
+        steps=steps,
+        batch_size=BATCH,
+        seed=seed,
+        watch=False,
+    )
+    loss = result.history.series("loss")
+    row = {
+        "optimizer": rule,
+        "lr": lr,
+        "seed": seed,
+        "escape_step": _escape_step(loss, ESCAPE_LOSS),
+        "test_accuracy": float(result.metrics["test_accuracy"]),
+    }
+    return row, loss
+
+
 def run(config: LabConfig) -> ExperimentResult:
     steps = config.pick(300, 1000)
     task = data.load("digits", seed=0)
     x, y = task.x_train[:PROBE], task.y_train[:PROBE]
-    curv_rows, rows, curves = [], [], {}
-    for seed in config.track(config.seed_list, "saddle"):
+    curv_rows = []
+    for seed in config.track(config.seed_list, "saddle: curvature at init"):
         for init in ("normal", "xavier_normal"):
             low, grad = _at_init(_net(init, seed), task, x, y)
             curv_rows.append({"init": init, "seed": seed, "lambda_min": low, "grad_norm": grad})
-        for rule, lr in RULES.items():
-            result = fit(
-                _net("normal", seed),
-                task,
-                optimizer=rule,
-                lr=lr,
-                steps=steps,
-                batch_size=BATCH,
-                seed=seed,
-                watch=False,
-            )
-            loss = result.history.series("loss")
-            curves[rule, seed] = loss
-            rows.append(
-                {
-                    "optimizer": rule,
-                    "lr": lr,
-                    "seed": seed,
-                    "escape_step": _escape_step(loss, ESCAPE_LOSS),
-                    "test_accuracy": float(result.metrics["test_accuracy"]),
-                }
-            )
+    grid = [(rule, seed) for seed in config.seed_list for rule in RULES]
+    trials = config.map(partial(_trial, task, steps), grid, "saddle")
+    curves = {point: loss for point, (_, loss) in zip(grid, trials, strict=True)}
+    rows = [row for row, _ in trials]
     at_init, runs = pd.DataFrame(curv_rows), pd.DataFrame(rows)
     surface = get_surface("saddle")
     paths = [run_trajectory(surface, rule) for rule in RULES]

@@ -9,6 +9,7 @@ learn digits within a fixed budget of SGD steps.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -39,47 +40,50 @@ CLAIM_DEPTH = 12
 RELU_BAND = 100.0
 
 
+def _trial(task, steps: int, point: tuple[int, str, int]) -> tuple[dict, tuple]:
+    """One (depth, activation, seed): its row and its gradient flow at init and trained."""
+    depth, activation, seed = point
+    x, y = task.x_train[:256], task.y_train[:256]  # the fixed probe batch
+    model = models.mlp(
+        64,
+        10,
+        depth=depth,
+        width=WIDTH,
+        activation=activation,
+        init=INITS[activation],
+        seed=seed,
+    )
+    at_init = preactivation_grad_norms(model, x, y, task.loss_fn)  # (depth,)
+    result = fit(
+        model,
+        task,
+        optimizer="sgd",
+        lr=LR,
+        steps=steps,
+        batch_size=BATCH,
+        seed=seed,
+        watch=False,
+    )
+    trained = preactivation_grad_norms(model, x, y, task.loss_fn)
+    row = {
+        "depth": depth,
+        "activation": activation,
+        "init": INITS[activation],
+        "seed": seed,
+        "ratio_init": first_last_ratio(at_init),
+        "ratio_trained": first_last_ratio(trained),
+        "test_accuracy": float(result.metrics["test_accuracy"]),
+        "diverged": bool(result.metrics["diverged"]),
+    }
+    return row, (at_init, trained)
+
+
 def _measure(config: LabConfig, depths: list[int], steps: int) -> tuple[pd.DataFrame, dict]:
     task = data.load("digits", seed=0)
-    x, y = task.x_train[:256], task.y_train[:256]  # the fixed probe batch
-    rows, flows = [], {}
     grid = [(d, a, s) for d in depths for a in INITS for s in config.seed_list]
-    for depth, activation, seed in config.track(grid, "vanishing-depth"):
-        model = models.mlp(
-            64,
-            10,
-            depth=depth,
-            width=WIDTH,
-            activation=activation,
-            init=INITS[activation],
-            seed=seed,
-        )
-        at_init = preactivation_grad_norms(model, x, y, task.loss_fn)  # (depth,)
-        result = fit(
-            model,
-            task,
-            optimizer="sgd",
-            lr=LR,
-            steps=steps,
-            batch_size=BATCH,
-            seed=seed,
-            watch=False,
-        )
-        trained = preactivation_grad_norms(model, x, y, task.loss_fn)
-        flows[depth, activation, seed] = (at_init, trained)
-        rows.append(
-            {
-                "depth": depth,
-                "activation": activation,
-                "init": INITS[activation],
-                "seed": seed,
-                "ratio_init": first_last_ratio(at_init),
-                "ratio_trained": first_last_ratio(trained),
-                "test_accuracy": float(result.metrics["test_accuracy"]),
-                "diverged": bool(result.metrics["diverged"]),
-            }
-        )
-    return pd.DataFrame(rows), flows
+    trials = config.map(partial(_trial, task, steps), grid, "vanishing-depth")
+    flows = {point: flow for point, (_, flow) in zip(grid, trials, strict=True)}
+    return pd.DataFrame([row for row, _ in trials]), flows
 
 
 def _log_slope(frame: pd.DataFrame) -> float:

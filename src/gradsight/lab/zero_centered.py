@@ -16,6 +16,8 @@ loss reached.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import torch
@@ -74,56 +76,60 @@ class _ZigZag(Callback):
         return self.path[k] / max(float((self.last[k] - self.start[k]).norm()), 1e-12)
 
 
+def _trial(tasks: dict, steps: int, point: tuple[str, str, int]) -> tuple[dict, list[dict]]:
+    """One (activation, inputs, seed): its row and its loss curve's rows."""
+    activation, inputs, seed = point
+    model = models.mlp(
+        64,
+        10,
+        depth=DEPTH,
+        width=WIDTH,
+        activation=activation,
+        init="xavier_normal",
+        seed=seed,
+    )
+    layers = dict(linear_layers(model))
+    names = list(layers)
+    probe = _ZigZag({"input layer": layers[names[0]], "hidden layer": layers[names[1]]})
+    result = fit(
+        model,
+        tasks[inputs],
+        optimizer="sgd",
+        lr=LR,
+        steps=steps,
+        batch_size=BATCH,
+        seed=seed,
+        watch=False,
+        callbacks=[probe],
+    )
+    loss = result.history.table("loss").iloc[:, 0].to_numpy()
+    row = {
+        "activation": activation,
+        "inputs": inputs,
+        "seed": seed,
+        "agree_hidden": float(np.mean(probe.agreement["hidden layer"])),
+        "agree_input": float(np.mean(probe.agreement["input layer"])),
+        "zigzag_hidden": probe.zigzag("hidden layer"),
+        "zigzag_input": probe.zigzag("input layer"),
+        "final_loss": float(np.mean(loss[-max(steps // 10, 1) :])),
+        "test_accuracy": float(result.metrics["test_accuracy"]),
+    }
+    curve = [
+        {"activation": activation, "inputs": inputs, "seed": seed, "step": t, "loss": v}
+        for t, v in enumerate(loss)
+    ]
+    return row, curve
+
+
 def _runs(config: LabConfig, steps: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     tasks = {
         "raw": data.load("digits", seed=0, standardize=False),
         "standardised": data.load("digits", seed=0),
     }
-    rows, curves = [], []
     grid = [(a, i, s) for a in ACTIVATIONS for i in INPUTS for s in config.seed_list]
-    for activation, inputs, seed in config.track(grid, "zero-centered"):
-        model = models.mlp(
-            64,
-            10,
-            depth=DEPTH,
-            width=WIDTH,
-            activation=activation,
-            init="xavier_normal",
-            seed=seed,
-        )
-        layers = dict(linear_layers(model))
-        names = list(layers)
-        probe = _ZigZag({"input layer": layers[names[0]], "hidden layer": layers[names[1]]})
-        result = fit(
-            model,
-            tasks[inputs],
-            optimizer="sgd",
-            lr=LR,
-            steps=steps,
-            batch_size=BATCH,
-            seed=seed,
-            watch=False,
-            callbacks=[probe],
-        )
-        loss = result.history.table("loss").iloc[:, 0].to_numpy()
-        rows.append(
-            {
-                "activation": activation,
-                "inputs": inputs,
-                "seed": seed,
-                "agree_hidden": float(np.mean(probe.agreement["hidden layer"])),
-                "agree_input": float(np.mean(probe.agreement["input layer"])),
-                "zigzag_hidden": probe.zigzag("hidden layer"),
-                "zigzag_input": probe.zigzag("input layer"),
-                "final_loss": float(np.mean(loss[-max(steps // 10, 1) :])),
-                "test_accuracy": float(result.metrics["test_accuracy"]),
-            }
-        )
-        curves += [
-            {"activation": activation, "inputs": inputs, "seed": seed, "step": t, "loss": v}
-            for t, v in enumerate(loss)
-        ]
-    return pd.DataFrame(rows), pd.DataFrame(curves)
+    trials = config.map(partial(_trial, tasks, steps), grid, "zero-centered")
+    rows = [row for row, _ in trials]
+    return pd.DataFrame(rows), pd.DataFrame([r for _, curve in trials for r in curve])
 
 
 def _diff(frame: pd.DataFrame, column: str, key: str, high: str, low: str, where) -> dict:
