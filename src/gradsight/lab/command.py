@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gradsight.executor import KINDS, Executor, connect_ray
 from gradsight.lab.experiment import ExperimentResult, LabConfig
 
 lab_app = typer.Typer(
@@ -61,7 +62,11 @@ def verdict_table(results: dict[str, ExperimentResult]) -> Table:
 
 @lab_app.command(
     "run",
-    epilog="Example: gradsight lab run vanishing-depth --quick --out lab  (or: lab run all)",
+    epilog=(
+        "Example: gradsight lab run vanishing-depth --quick --out lab  "
+        "(or: lab run all --workers 2; on a Ray cluster: lab run all --executor ray "
+        "--address auto)"
+    ),
 )
 def run_command(
     name: Annotated[str, typer.Argument(help="An experiment name (see `lab list`) or all.")],
@@ -74,6 +79,26 @@ def run_command(
     out: Annotated[
         Path, typer.Option("--out", help="Where NAME/index.html and the figures go.")
     ] = Path("lab"),
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="Where the trials run: local (this machine) or ray (one Ray task each; "
+            "extra gradsight[ray]). The results are the same.",
+        ),
+    ] = "local",
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Local processes running trials at once (default 1)."),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="With ray: auto (this machine's cluster) or HOST:PORT (`ray start --head` "
+            "prints it); default: start Ray here.",
+        ),
+    ] = None,
 ) -> None:
     """Run an experiment (or all), print its claims' verdicts and write its HTML page."""
     from gradsight.lab.registry import EXPERIMENTS
@@ -83,7 +108,13 @@ def run_command(
         raise _fail(f"unknown experiment {name!r}; choose from all, {', '.join(EXPERIMENTS)}")
     if seeds is not None and seeds < 1:
         raise _fail(f"--seeds must be >= 1, got {seeds}")
-    config = LabConfig(quick=quick, seeds=seeds, out_dir=out, progress=True)
+    config = LabConfig(
+        quick=quick,
+        seeds=seeds,
+        out_dir=out,
+        progress=True,
+        executor=_executor(executor, workers, address),
+    )
     if name == "all":
         results = run_all(config)
         page = out / "index.html"
@@ -95,3 +126,26 @@ def run_command(
     total = sum(len(r.claims) for r in results.values())
     console.print(f"{held} of {total} claims held", highlight=False)
     typer.echo(f"page: {page}")  # plain and unwrapped, for scripts
+
+
+def _executor(kind: str, workers: int | None, address: str | None) -> Executor:
+    """The checked `Executor` of the options; with ray, Ray started or joined now."""
+    if kind not in KINDS:
+        raise _fail(f"--executor must be one of {', '.join(KINDS)}, got {kind!r}")
+    if workers is not None and workers < 1:
+        raise _fail(f"--workers must be >= 1, got {workers}")
+    if kind != "ray" and address is not None:
+        raise _fail("--address is for --executor ray only")
+    if kind == "ray" and workers is not None:
+        raise _fail("--workers is for --executor local only (Ray runs one trial per CPU)")
+    if kind == "ray":
+        # Joining now turns a missing Ray or an unreachable cluster into one line here,
+        # not a traceback after the first experiment's setup.
+        try:
+            connect_ray(address)
+        except ImportError as error:
+            raise _fail(str(error)) from None
+        except ConnectionError as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise _fail(f"cannot join the Ray cluster at {address}: {first}") from None
+    return Executor(kind, workers or 1, address)
