@@ -20,8 +20,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 from gradsight import data, models
 from gradsight.data import Task
@@ -29,7 +28,7 @@ from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabCon
 from gradsight.lab.measure import first_last_ratio, linear_layers, preactivation_grad_norms
 from gradsight.lab.stats import bootstrap_ci, mean_spread
 from gradsight.report._common import new_figure, positive
-from gradsight.train import fit
+from gradsight.train import fit, pretrain_layerwise
 
 DEPTH = 8  # Linear layers: 7 sigmoid hidden layers and the softmax head
 WIDTH = 64
@@ -85,59 +84,6 @@ def scaled_digits() -> Task:
     """Digits with raw pixels / 16 in [0, 1]: targets a sigmoid reconstruction can reach."""
     task = data.load("digits", seed=0, standardize=False)
     return dataclasses.replace(task, x_train=task.x_train / 16, x_test=task.x_test / 16)
-
-
-def pretrain_layerwise(
-    model: nn.Sequential, x: Tensor, steps: int, lr: float, batch_size: int, seed: int
-) -> list[dict[str, float]]:
-    """Greedy layer-wise autoencoder pretraining of a sigmoid MLP's hidden layers, in place.
-
-    Layer l, given the codes h_{l-1} in [0, 1] of the layers below (h_0 = x), is trained as a
-    tied-weight autoencoder (Bengio et al. 2007; Vincent et al. 2008):
-
-        c = sigmoid(W h + b),   r = sigmoid(W^T c + b'),
-        L = -mean(h log r + (1 - h) log(1 - r)),
-
-    for `steps` Adam steps on random minibatches; then h_l = sigmoid(W h_{l-1} + b) feeds the
-    next layer. The decoder bias b' is thrown away; the output head is left as it was.
-
-    Args:
-        model: A plain `gs.models.mlp` with sigmoid activations (fc1, act1, ..., fcD).
-        x: The training inputs, (N, in_features), in [0, 1].
-        steps: Adam steps per layer.
-        lr: Adam's learning rate.
-        batch_size: Examples per step.
-        seed: Seeds the minibatch draws.
-
-    Returns:
-        Per hidden layer: its name, the final reconstruction loss on all of x, and the loss of
-        reconstructing every code unit by its mean (the bar an autoencoder must clear).
-    """
-    generator = torch.Generator().manual_seed(seed)
-    summary = []
-    h = x  # (N, in)
-    for name, fc in linear_layers(model)[:-1]:
-        decoder_bias = nn.Parameter(torch.zeros(fc.in_features))
-        optimizer = torch.optim.Adam([fc.weight, fc.bias, decoder_bias], lr=lr)
-        for _ in range(steps):
-            v = h[torch.randint(len(h), (batch_size,), generator=generator)]  # (B, in)
-            logits = torch.sigmoid(fc(v)) @ fc.weight + decoder_bias  # (B, in)
-            loss = F.binary_cross_entropy_with_logits(logits, v)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        with torch.no_grad():
-            logits = torch.sigmoid(fc(h)) @ fc.weight + decoder_bias
-            mean = h.mean(0).clamp(1e-6, 1 - 1e-6).expand_as(h)
-            summary.append(
-                {
-                    "layer": name,
-                    "bce": float(F.binary_cross_entropy_with_logits(logits, h)),
-                    "bce_mean": float(F.binary_cross_entropy(mean, h)),
-                }
-            )
-            h = torch.sigmoid(fc(h))  # (N, width)
-    return summary
 
 
 @torch.no_grad()
@@ -310,19 +256,20 @@ def run(config: LabConfig) -> ExperimentResult:
             ),
         )
     )
-    beaten = layers["bce"] < layers["bce_mean"]
+    beaten = layers["loss"] < layers["baseline"]
     claims.append(
         Claim(
             "Every autoencoder learned something: its reconstruction loss is below that of "
             "reconstructing each unit by its mean.",
             held=bool(beaten.all()),
             numbers={
-                "reconstruction BCE": mean_spread(layers["bce"]),
-                "mean-unit BCE": mean_spread(layers["bce_mean"]),
+                "reconstruction BCE": mean_spread(layers["loss"]),
+                "mean-unit BCE": mean_spread(layers["baseline"]),
             },
             verdict=(
                 f"{int(beaten.sum())} of {len(layers)} (layer, seed) autoencoders beat the "
-                f"per-unit mean; BCE {layers['bce'].mean():.3f} vs {layers['bce_mean'].mean():.3f}."
+                f"per-unit mean; BCE {layers['loss'].mean():.3f} vs "
+                f"{layers['baseline'].mean():.3f}."
             ),
         )
     )

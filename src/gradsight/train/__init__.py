@@ -1,8 +1,9 @@
-"""Training: `fit`, optimizers and schedules by name, callbacks."""
+"""Training: `fit`, optimizers and schedules by name, callbacks, layer-wise pretraining."""
 
 from gradsight.train.callbacks import Callback, FitState
 from gradsight.train.fit import FitResult, fit, penalty
 from gradsight.train.optimizers import OPTIMIZERS, build_optimizer, register_optimizer
+from gradsight.train.pretrain import HiddenLayer, hidden_layers, pretrain_layerwise
 from gradsight.train.schedules import SCHEDULES, build_schedule, register_schedule
 
 __all__ = [
@@ -11,10 +12,13 @@ __all__ = [
     "Callback",
     "FitResult",
     "FitState",
+    "HiddenLayer",
     "build_optimizer",
     "build_schedule",
     "fit",
+    "hidden_layers",
     "penalty",
+    "pretrain_layerwise",
     "register_optimizer",
     "register_schedule",
 ]
