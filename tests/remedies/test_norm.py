@@ -12,6 +12,16 @@ from gradsight.remedies import NotApplicable, batch_norm
 SGD = {"optimizer": "sgd", "lr": 0.1}
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: these nets are tiny, and on a busy machine more threads wait on
+    each other far longer than they compute."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def task() -> gs.Task:
     return gs.data.load("digits", seed=0)
