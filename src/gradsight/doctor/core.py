@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import copy
 import pickle
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 
+import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from torch import nn
@@ -33,7 +35,7 @@ from gradsight.doctor.trial import (
     flow_ratio,
     run_job,
 )
-from gradsight.executor import Executor
+from gradsight.executor import JOB_THREADS, Executor
 
 # Remedies tried with remedies="auto": the first this many distinct applicable ones.
 AUTO_REMEDIES = 5
@@ -124,7 +126,9 @@ def doctor(
     budget = {"steps": steps, "batch_size": batch_size, "device": device}
     job = partial(run_job, Patient(source, task, settings, budget))
 
-    with _Bar(progress) as bar:
+    # Trying each remedy once here (lr_find, layer-wise pretraining) runs on the jobs' one
+    # thread too: tiny ops on several threads are slower, and far slower on a busy machine.
+    with _Bar(progress) as bar, _threads(JOB_THREADS):
         bar.add(len(seeds))
         jobs = [Job((), seed, curvature=i == 0) for i, seed in enumerate(seeds)]
         baseline = executor.map(job, jobs, done=bar.advance)
@@ -142,9 +146,9 @@ def doctor(
                 selection.consider(tuple(names.split("+")))
         trials = _trials(executor, job, selection.chosen, seeds, bar)
 
-        columns = row("baseline", baseline, baseline, task).index
+        base_row = row("baseline", baseline, baseline, task)
         rows = {names: row("+".join(names), runs, baseline, task) for names, runs in trials.items()}
-        if follow_up and remedies == "auto" and proven(ranked(rows.values(), columns)) is None:
+        if follow_up and remedies == "auto" and not proven(ranked(rows.values(), base_row.index)):
             gains = {names: r["improvement"] for names, r in rows.items()}
             base = follow_up_base(baseline, trials, gains)
             if base is not None:
@@ -154,9 +158,9 @@ def doctor(
                     trials[names] = runs
                     rows[names] = row("+".join(names), runs, baseline, task)
 
-    table = ranked(rows.values(), columns)
+    table = ranked(rows.values(), base_row.index)
     return Prescription(
-        baseline=row("baseline", baseline, baseline, task),
+        baseline=base_row,
         trials=table,
         findings=findings,
         best=proven(table),
@@ -177,6 +181,17 @@ def _trials(
     results = executor.map(job, [Job(names, s) for names in chosen for s in seeds], bar.advance)
     n = len(seeds)
     return {names: results[i * n : (i + 1) * n] for i, names in enumerate(chosen)}
+
+
+@contextmanager
+def _threads(count: int) -> Iterator[None]:
+    """torch's intra-op threads set to `count` for the block, restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _seed_list(seeds: int | Sequence[int]) -> list[int]:
