@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import pytest
 import torch
@@ -21,6 +22,10 @@ def _threads(_: int) -> int:
     return torch.get_num_threads()
 
 
+def _pid(_: int) -> int:
+    return os.getpid()
+
+
 def _fail(item: int) -> int:
     if item == 2:
         raise RuntimeError("job 2 failed")
@@ -34,6 +39,13 @@ def test_local_processes_give_the_results_of_this_process_in_order():
     there = Executor(workers=2).map(job, range(3))
     assert here == there
     assert len(set(here)) == 3  # the seeds matter, so the order is checked
+
+
+def test_worker_processes_are_kept_between_maps():
+    first = Executor(workers=2).map(_pid, range(4))
+    second = Executor(workers=2).map(_pid, range(4))
+    assert os.getpid() not in first
+    assert len(set(first) | set(second)) <= 2  # a new pool would bring new processes
 
 
 def test_every_job_runs_on_one_thread_and_the_caller_keeps_its_own():

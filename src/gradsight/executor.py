@@ -10,11 +10,13 @@ a `functools.partial` of one) and picklable arguments.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -92,27 +94,48 @@ class Executor:
                 results.append(_call(fn, item))
                 done()
             return results
-        return _process_map(fn, items, done, min(self.workers, len(items)))
+        return _process_map(fn, items, done, self.workers)
+
+
+# Worker processes outlive a map: starting one imports torch and gradsight (seconds), which
+# the several maps of a lab experiment or a doctor run would otherwise pay each time.
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    if workers not in _POOLS:
+        # spawn, not fork: a forked child inherits torch's thread pools half-initialised.
+        context = multiprocessing.get_context("spawn")
+        _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    return _POOLS[workers]
+
+
+@atexit.register
+def shutdown_pools() -> None:
+    """Stop the worker processes kept between maps (at exit, or to free their memory)."""
+    while _POOLS:
+        _POOLS.popitem()[1].shutdown(cancel_futures=True)
 
 
 def _process_map(
     fn: Callable[[T], R], items: Sequence[T], done: Callable[[], None], workers: int
 ) -> list[R]:
-    # spawn, not fork: a forked child inherits torch's thread pools half-initialised.
-    context = multiprocessing.get_context("spawn")
+    pool = _pool(workers)
     results: list[Any] = [None] * len(items)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending = {pool.submit(_call, fn, item): i for i, item in enumerate(items)}
-        try:
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    results[pending.pop(future)] = future.result()
-                    done()
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+    pending = {pool.submit(_call, fn, item): i for i, item in enumerate(items)}
+    try:
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                results[pending.pop(future)] = future.result()
+                done()
+    except BrokenProcessPool:
+        _POOLS.pop(workers, None)  # a worker died (killed, out of memory): start afresh
+        raise
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        raise
     return results
 
 
@@ -162,4 +185,4 @@ def _ray_map(
     return results
 
 
-__all__ = ["JOB_THREADS", "KINDS", "Executor", "connect_ray"]
+__all__ = ["JOB_THREADS", "KINDS", "Executor", "connect_ray", "shutdown_pools"]
