@@ -27,7 +27,7 @@ def as_task(
     A DataLoader is read once, batch by batch, into memory (every trial must see the same
     examples in the same order for a given seed); a random `holdout` fraction of the examples
     (a fixed permutation, seed `HOLDOUT_SEED`) becomes the test split on which remedies are
-    compared.
+    compared. A shuffling loader yields another order, so another split, on every call.
 
     Args:
         task_or_loader: A `gs.data.Task`, a DataLoader yielding (inputs, targets) batches, or
