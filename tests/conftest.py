@@ -58,3 +58,24 @@ def kill_training(run_dir: Path, after_step: int, activation: str = "relu", **op
 def killed_training():
     """`kill_training(run_dir, after_step, activation="relu", **watch_options)`."""
     return kill_training
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """A local Ray instance on 2 CPUs (extra `[ray]`) for the session's Ray tests."""
+    ray = pytest.importorskip("ray")
+    from gradsight.executor import connect_ray
+
+    connect_ray(num_cpus=2, include_dashboard=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: tiny nets on a busy machine wait on each other's threads far longer
+    than they compute."""
+    from gradsight.executor import torch_threads
+
+    with torch_threads(1):
+        yield

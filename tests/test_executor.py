@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gradsight import data, fit, models
-from gradsight.executor import JOB_THREADS, Executor, connect_ray
+from gradsight.executor import JOB_THREADS, Executor
 
 
 def _train(seed: int, task) -> float:
@@ -77,15 +77,6 @@ def test_a_failing_job_raises_its_error(workers):
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Executor(**kwargs)
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """A local Ray instance on 2 CPUs (extra `[ray]`), shut down after the module."""
-    ray = pytest.importorskip("ray")
-    connect_ray(num_cpus=2, include_dashboard=False)
-    yield ray
-    ray.shutdown()
 
 
 @pytest.mark.slow

@@ -14,9 +14,10 @@ import atexit
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -31,14 +32,24 @@ KINDS = ("local", "ray")
 JOB_THREADS = 1
 
 
-def _call(fn: Callable[[T], R], item: T) -> R:
-    """`fn(item)` on JOB_THREADS torch threads (restored afterwards)."""
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to `count` for the block (None: left alone)."""
+    if count is None:
+        yield
+        return
     before = torch.get_num_threads()
-    torch.set_num_threads(JOB_THREADS)
+    torch.set_num_threads(count)
     try:
-        return fn(item)
+        yield
     finally:
         torch.set_num_threads(before)
+
+
+def _call(fn: Callable[[T], R], item: T) -> R:
+    """`fn(item)` on JOB_THREADS torch threads."""
+    with torch_threads(JOB_THREADS):
+        return fn(item)
 
 
 @dataclass(frozen=True)
@@ -185,4 +196,4 @@ def _ray_map(
     return results
 
 
-__all__ = ["JOB_THREADS", "KINDS", "Executor", "connect_ray", "shutdown_pools"]
+__all__ = ["JOB_THREADS", "KINDS", "Executor", "connect_ray", "shutdown_pools", "torch_threads"]

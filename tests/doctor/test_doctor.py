@@ -18,7 +18,7 @@ from gradsight.doctor.choose import follow_up_base
 from gradsight.doctor.patients import patient
 from gradsight.doctor.table import null_score
 from gradsight.doctor.trial import RunResult
-from gradsight.executor import Executor, connect_ray
+from gradsight.executor import Executor
 
 # Remedies known to rescue a deep sigmoid net trained by SGD (Glorot & Bengio 2010; He et
 # al. 2015; Ioffe & Szegedy 2015).
@@ -197,15 +197,6 @@ def _same(a, b) -> None:
 @pytest.mark.slow
 def test_worker_processes_give_the_serial_results(serial_prescription) -> None:
     _same(SMALL_RUN(executor=Executor(workers=2)), serial_prescription)
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """A local Ray instance on 2 CPUs (extra `[ray]`), shut down after the module."""
-    ray = pytest.importorskip("ray")
-    connect_ray(num_cpus=2, include_dashboard=False)
-    yield ray
-    ray.shutdown()
 
 
 @pytest.mark.slow

@@ -8,22 +8,13 @@ import json
 import re
 
 import pytest
-import torch
 
 import gradsight as gs
 from gradsight.doctor import page
 from gradsight.doctor.figure import improvement_figure
 from gradsight.report import Section
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: these nets are tiny, and on a busy machine more threads wait on
-    each other far longer than they compute."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ reproduce the serial executor's numbers exactly, not within a tolerance.
 import pandas as pd
 import pytest
 
-from gradsight.executor import Executor, connect_ray
+from gradsight.executor import Executor
 from gradsight.lab import ExperimentResult, LabConfig, get_experiment
 
 # Cheap in quick mode (about a second each, serially): lamb-large-batch maps one grid of 12
@@ -35,15 +35,6 @@ def serial(tmp_path_factory):
     """Each experiment of NAMES on the serial executor, run once for the module."""
     out = tmp_path_factory.mktemp("serial")
     return {name: _run(name, Executor(), out) for name in NAMES}
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """A local Ray instance on 2 CPUs (extra `[ray]`), shut down after the module."""
-    ray = pytest.importorskip("ray")
-    connect_ray(num_cpus=2, include_dashboard=False)
-    yield ray
-    ray.shutdown()
 
 
 @pytest.mark.slow

@@ -12,14 +12,7 @@ from gradsight.remedies import NotApplicable, batch_norm
 SGD = {"optimizer": "sgd", "lr": 0.1}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: these nets are tiny, and on a busy machine more threads wait on
-    each other far longer than they compute."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import copy
 import pickle
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from functools import partial
 
-import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from torch import nn
@@ -35,7 +33,7 @@ from gradsight.doctor.trial import (
     flow_ratio,
     run_job,
 )
-from gradsight.executor import JOB_THREADS, Executor
+from gradsight.executor import JOB_THREADS, Executor, torch_threads
 
 # Remedies tried with remedies="auto": the first this many distinct applicable ones.
 AUTO_REMEDIES = 5
@@ -128,7 +126,7 @@ def doctor(
 
     # Trying each remedy once here (lr_find, layer-wise pretraining) runs on the jobs' one
     # thread too: tiny ops on several threads are slower, and far slower on a busy machine.
-    with _Bar(progress) as bar, _threads(JOB_THREADS):
+    with _Bar(progress) as bar, torch_threads(JOB_THREADS):
         bar.add(len(seeds))
         jobs = [Job((), seed, curvature=i == 0) for i, seed in enumerate(seeds)]
         baseline = executor.map(job, jobs, done=bar.advance)
@@ -181,17 +179,6 @@ def _trials(
     results = executor.map(job, [Job(names, s) for names in chosen for s in seeds], bar.advance)
     n = len(seeds)
     return {names: results[i * n : (i + 1) * n] for i, names in enumerate(chosen)}
-
-
-@contextmanager
-def _threads(count: int) -> Iterator[None]:
-    """torch's intra-op threads set to `count` for the block, restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _seed_list(seeds: int | Sequence[int]) -> list[int]:

@@ -18,15 +18,14 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from gradsight._version import __version__
+from gradsight.executor import torch_threads
 from gradsight.lab.experiment import Experiment, ExperimentResult, LabConfig, _jsonable
 from gradsight.lab.registry import EXPERIMENTS
 from gradsight.report._common import to_png
@@ -49,19 +48,6 @@ def get_experiment(name: str) -> Experiment:
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
     return EXPERIMENTS[name]
-
-
-@contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _environment() -> Environment:
@@ -155,7 +141,7 @@ def run_experiment(name: str, config: LabConfig | None = None) -> ExperimentResu
     config = config or LabConfig()
     experiment = get_experiment(name)
     started = time.perf_counter()
-    with _threads(LAB_THREADS):
+    with torch_threads(LAB_THREADS):
         result = experiment.run(config)
     result.elapsed_s = time.perf_counter() - started
     result.page = write_experiment(experiment, result, config)
