@@ -6,8 +6,9 @@ Run after a full-mode lab run (`make lab-docs` does both):
     python scripts/lab_docs.py build/lab
 
 The table lies between the README's `<!-- lab-table -->` and `<!-- /lab-table -->` lines; it
-is rebuilt from every experiment's results.json (its first figure, its central claims'
-verdicts, how many claims held), so the README says what the last full run measured.
+is rebuilt from every experiment's results.json (its first figure, the verdicts of its
+central claims and of every claim that did not hold, how many held), so the README says
+what the last full run measured.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def table(run: Path, figures: Path, root: Path = ROOT, full: bool = True) -> str
         raise SystemExit(f"no experiment results under {run}")
     figures.mkdir(parents=True, exist_ok=True)
     rows = [
-        "| experiment | figure (full mode) | central claim: verdict | claims held |",
+        "| experiment | figure (full mode) | central claims, and claims not held | claims held |",
         "|---|---|---|---|",
     ]
     for name in names:
@@ -56,15 +57,16 @@ def table(run: Path, figures: Path, root: Path = ROOT, full: bool = True) -> str
             shutil.copyfile(run / name / results["figures"][0], target)
             figure = f'<img src="{target.relative_to(root).as_posix()}" width="{FIGURE_WIDTH}">'
         claims = results["claims"]
-        central = "<br>".join(
-            f"**{'held' if c['held'] else 'not held'}**: {_cell(c['statement'])} "
-            f"({_cell(c['verdict'])})"
-            for c in claims
-            if c["central"]
+        # The central claims, and every claim that did not hold: the honest part of a verdict.
+        shown = [c for c in claims if c["central"] or not c["held"]]
+        verdicts = "<br>".join(
+            f"**{'held' if c['held'] else 'not held'}**{' (central)' if c['central'] else ''}: "
+            f"{_cell(c['statement'])} ({_cell(c['verdict'])})"
+            for c in shown
         )
         held = sum(c["held"] for c in claims)
         rows.append(
-            f"| `{name}` | {figure} | {central} | {held} of {len(claims)}, "
+            f"| `{name}` | {figure} | {verdicts} | {held} of {len(claims)}, "
             f"{results['seeds']} seeds, {results['elapsed_s']:.0f} s |"
         )
     return "\n".join(rows)

@@ -10,6 +10,7 @@ T - t Jacobians dh_{s+1}/dh_s; for a tanh RNN their product shrinks geometricall
 
 from __future__ import annotations
 
+import copy
 from functools import partial
 
 import numpy as np
@@ -39,9 +40,12 @@ def temporal_grad_norms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
 
     L is the mean squared error of the output read from h_T; `forward(x, return_hidden=True)`
     returns the h_t of the graph, so autograd gives dL/dh_t = sum over paths via h_{t+1}.
+    Measured on a float64 copy of the model: through 100 steps the norms fall below float32's
+    smallest number (1e-45), and a ratio of two zeros says nothing.
     """
-    out, hiddens = model(x, return_hidden=True)
-    loss = torch.nn.functional.mse_loss(out, y)
+    model = copy.deepcopy(model).double()
+    out, hiddens = model(x.double(), return_hidden=True)
+    loss = torch.nn.functional.mse_loss(out, y.double())
     grads = torch.autograd.grad(loss, hiddens)
     return np.array([float(g.norm()) for g in grads])  # (T,)
 
