@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 
 import pytest
 import torch
 
 from gradsight import data, fit, models
-from gradsight.executor import JOB_THREADS, Executor
+from gradsight.executor import JOB_THREADS, Executor, connect_ray
 
 
 def _train(seed: int, task) -> float:
@@ -94,3 +95,16 @@ def test_ray_gives_the_results_of_the_local_executor(local_ray):
 def test_ray_raises_a_failing_jobs_error(local_ray):
     with pytest.raises(RuntimeError, match="job 2 failed"):
         Executor("ray").map(_fail, range(4))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:{port}", "no-port", "host:abc"])
+def test_a_ray_address_where_nothing_answers_fails_at_once(address):
+    pytest.importorskip("ray")
+    with pytest.raises(ConnectionError, match=r"nothing answers|looks like HOST:PORT"):
+        connect_ray(address.format(port=_free_port()))

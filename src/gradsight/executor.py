@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -27,6 +28,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 KINDS = ("local", "ray")
+# Seconds to wait for a Ray head at HOST:PORT before saying nothing answers there.
+CONNECT_TIMEOUT_S = 5.0
 # torch threads per job: the nets of the lab and the doctor are too small for intra-op
 # parallelism to pay, and one thread makes results independent of where a job runs.
 JOB_THREADS = 1
@@ -158,11 +161,18 @@ def connect_ray(address: str | None = None, **options: Any) -> None:
             a user's own modules (`--model pkg.module:build`) import there; "auto" or
             "HOST:PORT" joins a cluster, whose workers keep the cluster's environment.
         options: More `ray.init` arguments (num_cpus=2 in the tests).
+
+    Raises:
+        ImportError: If Ray is not installed.
+        ConnectionError: If nothing answers at HOST:PORT (checked first: Ray itself keeps
+            retrying for minutes).
     """
     try:
         import ray
     except ImportError:
         raise ImportError("the ray executor needs Ray: pip install 'gradsight[ray]'") from None
+    if address is not None and address != "auto" and "://" not in address:
+        _check_reachable(address)
     if ray.is_initialized():
         return
     if address is None:
@@ -170,6 +180,16 @@ def connect_ray(address: str | None = None, **options: Any) -> None:
         options.setdefault("runtime_env", {"env_vars": {"PYTHONPATH": path}})
     options.setdefault("log_to_driver", False)
     ray.init(address=address, **options)
+
+
+def _check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConnectionError(f"a Ray address looks like HOST:PORT or auto, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ConnectionError(f"nothing answers at {address} ({error})") from None
 
 
 def _ray_map(
