@@ -79,3 +79,16 @@ def one_thread():
 
     with torch_threads(1):
         yield
+
+
+def _history_rows(path: Path) -> dict:
+    """A History saved as `frame.to_json()` -> {(step, name, layer): value}."""
+    frame = json.loads(path.read_text())
+    keys = zip(frame["step"].values(), frame["name"].values(), frame["layer"].values(), strict=True)
+    return dict(zip(keys, frame["value"].values(), strict=True))
+
+
+@pytest.fixture
+def rows():
+    """Reads a History saved as JSON by one rank of the multi-process tests."""
+    return _history_rows

@@ -76,14 +76,8 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def rows(path):
-    frame = json.loads(path.read_text())
-    keys = zip(frame["step"].values(), frame["name"].values(), frame["layer"].values(), strict=True)
-    return dict(zip(keys, frame["value"].values(), strict=True))
-
-
 @pytest.mark.slow
-def test_two_processes_record_the_statistics_of_the_global_batch(tmp_path):
+def test_two_processes_record_the_statistics_of_the_global_batch(tmp_path, rows):
     torch = pytest.importorskip("torch")
     if not torch.distributed.is_available():
         pytest.skip("torch.distributed is not available in this build")

@@ -1,6 +1,5 @@
 """gs.watch under DDP: statistics of the global batch, written by rank 0 alone."""
 
-import json
 import socket
 import subprocess
 import sys
@@ -76,14 +75,8 @@ def run(tmp_path, world):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def rows(path):
-    frame = json.loads(path.read_text())
-    keys = zip(frame["step"].values(), frame["name"].values(), frame["layer"].values(), strict=True)
-    return dict(zip(keys, frame["value"].values(), strict=True))
-
-
 @pytest.mark.slow
-def test_two_processes_report_the_statistics_of_the_global_batch(tmp_path):
+def test_two_processes_report_the_statistics_of_the_global_batch(tmp_path, rows):
     torch = pytest.importorskip("torch")
     if not torch.distributed.is_available():
         pytest.skip("torch.distributed is not available in this build")
