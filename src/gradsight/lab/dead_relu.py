@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from gradsight import data, models
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.lab.stats import mean_spread
+from gradsight.lab.stats import mean_and_range, mean_spread
 from gradsight.models.activations import ACTIVATIONS as ACTIVATION_CLASSES
 from gradsight.report._common import new_figure
 from gradsight.train import fit
@@ -289,13 +289,13 @@ def _bar_figure(frame: pd.DataFrame, steps: int):
     width = 0.8 / len(CONDITIONS)
     for j, condition in enumerate(CONDITIONS):
         g = frame[frame.condition == condition].groupby("activation", sort=False)["dead_final"]
-        stats = g.agg(["mean", "min", "max"]).reindex(ACTIVATIONS)
+        mean, yerr = mean_and_range(g, ACTIVATIONS)
         pos = np.arange(len(ACTIVATIONS)) + (j - (len(CONDITIONS) - 1) / 2) * width
         ax.bar(
             pos,
-            stats["mean"],
+            mean,
             width,
-            yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+            yerr=yerr,
             label=condition,
             color=f"C{j}",
         )

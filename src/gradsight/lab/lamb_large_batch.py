@@ -17,7 +17,7 @@ import pandas as pd
 
 from gradsight import data, models
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.lab.stats import bootstrap_ci, mean_spread
+from gradsight.lab.stats import bootstrap_ci, mean_and_range, mean_spread
 from gradsight.report._common import new_figure
 from gradsight.train import fit
 
@@ -140,15 +140,13 @@ def _accuracy_figure(frame: pd.DataFrame, epochs: int):
     fig = new_figure(None, 7.0, 3.8)
     ax = fig.subplots()
     for i, rule in enumerate(BASE_LR):
-        stats = (
-            frame[frame.optimizer == rule]
-            .groupby("batch")["test_accuracy"]
-            .agg(["mean", "min", "max"])
+        mean, yerr = mean_and_range(
+            frame[frame.optimizer == rule].groupby("batch")["test_accuracy"]
         )
         ax.errorbar(
-            stats.index,
-            stats["mean"],
-            yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+            mean.index,
+            mean,
+            yerr=yerr,
             fmt="o-",
             color=f"C{i}",
             capsize=3,

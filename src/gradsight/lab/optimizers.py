@@ -18,7 +18,7 @@ import pandas as pd
 
 from gradsight import data, models
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.lab.stats import bootstrap_ci, mean_spread
+from gradsight.lab.stats import bootstrap_ci, mean_and_range, mean_spread
 from gradsight.report._common import new_figure
 from gradsight.train import fit
 
@@ -227,12 +227,12 @@ def _target_figure(frame: pd.DataFrame, steps: int):
     names = list(OPTIMIZERS)
     for k, task_name in enumerate(sorted(set(frame.task))):
         rows = frame[frame.task == task_name].replace(np.inf, steps + 1)
-        stats = rows.groupby("optimizer")["steps_to_target"].agg(["mean", "min", "max"]).loc[names]
+        mean, yerr = mean_and_range(rows.groupby("optimizer")["steps_to_target"], names)
         x = np.arange(len(names)) + 0.2 * k
         ax.errorbar(
             x,
-            stats["mean"],
-            yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+            mean,
+            yerr=yerr,
             fmt="o",
             color=f"C{k}",
             capsize=3,

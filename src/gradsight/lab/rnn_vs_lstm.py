@@ -19,7 +19,7 @@ import torch
 
 from gradsight import data, models
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.lab.stats import mean_spread
+from gradsight.lab.stats import mean_and_range, mean_spread
 from gradsight.report._common import new_figure, positive
 from gradsight.train import fit
 
@@ -180,11 +180,11 @@ def _mse_figure(frame: pd.DataFrame):
     fig = new_figure(None, 7.0, 3.8)
     ax = fig.subplots()
     for i, cell in enumerate(CELLS):
-        stats = frame[frame.cell == cell].groupby("length")["test_mse"].agg(["mean", "min", "max"])
+        mean, yerr = mean_and_range(frame[frame.cell == cell].groupby("length")["test_mse"])
         ax.errorbar(
-            stats.index,
-            stats["mean"],
-            yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+            mean.index,
+            mean,
+            yerr=yerr,
             fmt="o-",
             color=f"C{i}",
             capsize=3,

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
 # Resamples of the percentile bootstrap; 2000 keeps the 2.5% / 97.5% quantiles stable to
 # about 1% of the interval's width (Efron & Tibshirani 1993, ch. 13).
@@ -75,3 +76,17 @@ def bootstrap_ci(
     stats = statistic(samples, axis=1)
     alpha = (1.0 - level) / 2.0
     return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1.0 - alpha))
+
+
+def mean_and_range(grouped, order: Sequence | None = None) -> tuple[pd.Series, list[pd.Series]]:
+    """Per group of a pandas SeriesGroupBy: the mean over seeds, and the distances from it to
+    the min and the max, as matplotlib's `yerr` wants them (bars spanning the seeds).
+
+    Args:
+        grouped: e.g. `frame.groupby("batch")["test_accuracy"]`.
+        order: The groups in the order to draw them (default: pandas' group order).
+    """
+    stats = grouped.agg(["mean", "min", "max"])
+    if order is not None:
+        stats = stats.reindex(order)
+    return stats["mean"], [stats["mean"] - stats["min"], stats["max"] - stats["mean"]]
