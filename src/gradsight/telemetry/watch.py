@@ -400,8 +400,11 @@ class Watch:
         reads, self._gradient_reads = self._gradient_reads, []
         if not reads:
             return
-        present = [i for indices, _ in reads for i in indices]
-        tensors = [torch.cat(parts) for parts in zip(*(t for _, t in reads), strict=True)]
+        if len(reads) == 1:  # one optimizer per step: nothing to concatenate (no copy)
+            present, tensors = reads[0]
+        else:
+            present = [i for indices, _ in reads for i in indices]
+            tensors = [torch.cat(parts) for parts in zip(*(t for _, t in reads), strict=True)]
         self._send(tensors, partial(self._log_gradients, present))
 
     def _log_gradients(self, present: list[int], step: int, values: list[np.ndarray]) -> None:
