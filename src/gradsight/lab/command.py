@@ -84,7 +84,7 @@ def run_command(
         typer.Option(
             "--executor",
             help="Where the trials run: local (this machine) or ray (one Ray task each; "
-            "extra gradsight[ray]). The results are the same.",
+            "extra gradsight\\[ray]). The results are the same.",
         ),
     ] = "local",
     workers: Annotated[
