@@ -25,6 +25,22 @@ def test_train_help_shows_an_example():
     assert "Example: gradsight train examples/" in result.output
 
 
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        (["train"], "[task], [model], [train]"),
+        (["lr-find"], "its [train] optimizer"),
+        (["doctor"], "[train]"),
+        (["lab", "run"], "gradsight[ray]"),
+    ],
+)
+def test_help_keeps_square_brackets(command, shown):
+    """rich reads [word] as markup and drops it unless escaped."""
+    result = runner.invoke(app, [*command, "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert shown in " ".join(result.output.split())
+
+
 def test_train_from_an_example_writes_a_run_directory(tmp_path):
     run_dir = tmp_path / "run"
     result = runner.invoke(

@@ -52,7 +52,8 @@ def main_options(
 
 @app.command(epilog="Example: gradsight train examples/digits_sigmoid_deep.toml --set train.lr=0.5")
 def train(
-    config: Annotated[Path, typer.Argument(help="TOML config with [task], [model], [train].")],
+    # "\\[" keeps rich from reading the table names as markup (and dropping them).
+    config: Annotated[Path, typer.Argument(help="TOML config: \\[task], \\[model], \\[train].")],
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override a value, e.g. --set train.lr=0.01 (repeatable)."),
@@ -197,7 +198,7 @@ def diagnose(
 
 @app.command("lr-find", epilog="Example: gradsight lr-find examples/digits_relu_he_adam.toml")
 def lr_find_command(
-    config: Annotated[Path, typer.Argument(help="TOML config; its [train] optimizer is tested.")],
+    config: Annotated[Path, typer.Argument(help="TOML config; its \\[train] optimizer is tested.")],
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override a value, e.g. --set train.momentum=0.9."),
@@ -268,7 +269,7 @@ def playground(
 def doctor_cmd(
     config: Annotated[
         Path | None,
-        typer.Argument(help="A `gradsight train` TOML config: model, task and [train] settings."),
+        typer.Argument(help="A `gradsight train` TOML config: model, task and \\[train] settings."),
     ] = None,
     model: Annotated[
         str | None,
