@@ -12,8 +12,10 @@ killed at any moment keeps every flushed part and never shows half a part.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -46,6 +48,10 @@ class History:
         # Objects with write(step, names, layers, values) and close() that receive every group
         # of rows as it is logged (TensorBoard, a Lightning logger): see close_sinks().
         self.sinks: list = []
+        # What is known of the run besides its rows (JSON values): the optimizer
+        # ("optimizer": telemetry.optimizer_info.describe_optimizer), the model's layers and
+        # what was measured ("layers", "coverage"). Saved in run.json as "meta".
+        self.meta: dict[str, Any] = {}
 
     def __len__(self) -> int:
         return self._flushed_rows + len(self._columns["step"])
@@ -172,6 +178,13 @@ class History:
         if not parts:
             raise FileNotFoundError(f"no metrics parts ({PART_GLOB}) in {metrics_dir}")
         history._parts = int(parts[-1].stem.removeprefix("part-"))
+        run_json = metrics_dir.parent / "run.json"
+        if run_json.is_file():
+            try:
+                meta = json.loads(run_json.read_text()).get("meta")
+            except (OSError, ValueError, AttributeError):
+                meta = None  # an unreadable run.json costs the metadata, not the metrics
+            history.meta = meta if isinstance(meta, dict) else {}
         history._flushed_rows = sum(pq.read_metadata(p).num_rows for p in parts)
         return history
 

@@ -16,7 +16,8 @@ class NonFinite:
     Attributes:
         step: The step.
         source: "gradient" or "loss".
-        module: The first watched module, in forward order, whose output was non-finite.
+        module: The first module, in the order modules finish their forward pass, whose
+            output was non-finite (so the innermost module where it appeared).
         param: The first parameter (in registration order) whose gradient was non-finite.
     """
 
@@ -43,6 +44,10 @@ def first_nonfinite_module(
     running statistics) afterwards, so training is unchanged. A NaN that does not come back
     on replay (a different dropout mask, an earlier micro-batch) leaves the module unnamed.
 
+    Every module is checked, as it finishes (inner modules before the blocks that hold
+    them), on its output tensor or the tensors of a tuple, list or dict it returns (Hugging
+    Face outputs).
+
     Args:
         model: The watched model.
         modules: `(name, module)` pairs to check.
@@ -53,7 +58,7 @@ def first_nonfinite_module(
     found: list[str] = []
 
     def check(name: str, module: nn.Module, args: Any, out: Any) -> None:
-        if not found and isinstance(out, Tensor) and not bool(torch.isfinite(out).all()):
+        if not found and any(not bool(torch.isfinite(t).all()) for t in _tensors(out)):
             found.append(name)
 
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
@@ -76,3 +81,14 @@ def first_nonfinite_module(
                 if name in buffers:
                     buffer.copy_(buffers[name])
     return found[0] if found else None
+
+
+def _tensors(out: Any) -> list[Tensor]:
+    """The floating-point tensors of a module's output (a tensor, tuple, list or dict)."""
+    if isinstance(out, Tensor):
+        return [out] if out.is_floating_point() or out.is_complex() else []
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (tuple, list)):
+        return [t for item in out for t in _tensors(item)]
+    return []
