@@ -84,7 +84,6 @@ def _has_own_parameters(module: nn.Module) -> bool:
 def coverage(
     model: nn.Module,
     layout: ParameterLayout,
-    *,
     activations: bool,
     functional: dict[str, str],
     attention_seen: set[str],

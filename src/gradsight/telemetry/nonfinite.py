@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
+
+from gradsight.telemetry.history import History
+
+OnNonFinite = Literal["warn", "raise", "stop"]
 
 
 @dataclass(frozen=True)
@@ -92,3 +99,51 @@ def _tensors(out: Any) -> list[Tensor]:
     if isinstance(out, (tuple, list)):
         return [t for item in out for t in _tensors(item)]
     return []
+
+
+class NonFiniteMonitor:
+    """Reports the first non-finite loss or gradient of a run, as `on_nonfinite` says.
+
+    Args:
+        history: Where the event is logged (`nonfinite/module`, `nonfinite/grad`).
+        on_nonfinite: "warn", "raise" (FloatingPointError) or "stop" (sets `stopped`).
+        replay: Called as `replay(step)` for a non-finite gradient: the name of the first
+            module whose output is non-finite, when the step can still be replayed.
+        enabled: Check at all.
+    """
+
+    def __init__(
+        self,
+        history: History,
+        on_nonfinite: OnNonFinite,
+        replay: Callable[[int], str | None],
+        enabled: bool = True,
+    ) -> None:
+        if on_nonfinite not in ("warn", "raise", "stop"):
+            raise ValueError(f"on_nonfinite must be warn, raise or stop, got {on_nonfinite!r}")
+        self.history, self.on_nonfinite, self.replay = history, on_nonfinite, replay
+        self.enabled = enabled
+        self.event: NonFinite | None = None
+        self.stopped = False
+
+    def gradient(self, step: int, param: str) -> None:
+        """A logged global gradient norm was not finite; `param` is the first such one."""
+        if self.enabled and self.event is None:
+            self._report(NonFinite(step, "gradient", self.replay(step), param))
+
+    def value(self, name: str, step: int, number: float) -> None:
+        """A logged value reached the host: a non-finite loss is reported."""
+        if name == "loss" and self.enabled and self.event is None and not math.isfinite(number):
+            self._report(NonFinite(step, "loss", None, None))
+
+    def _report(self, event: NonFinite) -> None:
+        self.event = event
+        self.history.log(event.step, "nonfinite/module", 1.0, event.module or "")
+        if event.param:
+            self.history.log(event.step, "nonfinite/grad", 1.0, event.param)
+        if self.on_nonfinite == "raise":
+            raise FloatingPointError(f"gradsight.watch: {event}")
+        if self.on_nonfinite == "stop":
+            self.stopped = True  # the caller asked to be told by this flag, not by a warning
+            return
+        warnings.warn(f"gradsight.watch: {event}", RuntimeWarning, stacklevel=6)

@@ -9,6 +9,7 @@ pass on the steps that log activations, disarms them before the optimizer step, 
 
 from __future__ import annotations
 
+import warnings
 from typing import Protocol
 
 from torch import Tensor
@@ -35,6 +36,13 @@ class Recorder:
         self.step = 0
         self.history = history
         self.transfer = transfer
+        self._warned: set[str] = set()
+
+    def warn_once(self, key: str, message: str) -> None:
+        """A RuntimeWarning, once per key (a module skipped, an input not measured)."""
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     @property
     def world(self) -> int:

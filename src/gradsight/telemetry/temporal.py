@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from gradsight.telemetry.activations import Activations
+from gradsight.telemetry.layers import hidden_taps, recurrent_modules
 from gradsight.telemetry.recorder import Recorder
 
 
@@ -42,21 +43,16 @@ class Temporal:
 
     Args:
         recorder: The watch's recorder.
-        taps: gradsight `HiddenStateTap`s, `(name, module)`.
-        rnns: torch RNN modules, `(name, module)`.
+        model: The watched model: its `HiddenStateTap`s and torch RNN modules are measured.
         activations: The activation quantity (the taps' norms join its `act/grad_norm`).
         warn: Called as `warn(key, message)` once per key.
     """
 
     def __init__(
-        self,
-        recorder: Recorder,
-        taps: list[tuple[str, nn.Module]],
-        rnns: list[tuple[str, nn.RNNBase]],
-        activations: Activations,
-        warn,
+        self, recorder: Recorder, model: nn.Module, activations: Activations, warn
     ) -> None:
-        self.recorder, self.taps, self.rnns = recorder, taps, rnns
+        self.recorder = recorder
+        self.taps, self.rnns = hidden_taps(model), recurrent_modules(model)
         self.activations, self.warn = activations, warn
         self.without_input_grad: set[str] = set()
         self._handles: list[Any] = []

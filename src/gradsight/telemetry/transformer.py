@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gradsight.telemetry.functional import FunctionTap
+from gradsight.telemetry.layers import attention_modules, residual_blocks
 from gradsight.telemetry.recorder import Recorder
 
 SOFTMAX_FUNCTIONS = (F.softmax, torch.softmax, torch.Tensor.softmax)
@@ -86,19 +87,13 @@ class TransformerStats:
 
     Args:
         recorder: The watch's recorder.
-        attention: Attention modules, `(name, module)`.
-        blocks: Repeated blocks, `(name, module)`.
+        model: The watched model: its attention modules and repeated blocks are measured.
         tap: The watch's function tap (attention calls are read there).
     """
 
-    def __init__(
-        self,
-        recorder: Recorder,
-        attention: list[tuple[str, nn.Module]],
-        blocks: list[tuple[str, nn.Module]],
-        tap: FunctionTap,
-    ) -> None:
-        self.recorder, self.attention, self.blocks, self.tap = recorder, attention, blocks, tap
+    def __init__(self, recorder: Recorder, model: nn.Module, tap: FunctionTap) -> None:
+        self.recorder, self.tap = recorder, tap
+        self.attention, self.blocks = attention_modules(model), residual_blocks(model)
         self.seen_attention: set[str] = set()
         self._handles: list[Any] = []
         self._stack: list[str] = []

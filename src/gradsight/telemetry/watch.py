@@ -46,140 +46,98 @@ the next forward pass of the model.
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Callable, Iterable
-from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from gradsight.telemetry.activations import Activations
 from gradsight.telemetry.coverage import Coverage, coverage
+from gradsight.telemetry.curvature_probe import CurvatureProbe
 from gradsight.telemetry.functional import FunctionTap
 from gradsight.telemetry.gradients import GradientNorms
 from gradsight.telemetry.history import History
-from gradsight.telemetry.layers import (
-    attention_modules,
-    hidden_taps,
-    parameter_layout,
-    recurrent_modules,
-    residual_blocks,
-    unwrap,
-    watched_modules,
+from gradsight.telemetry.layers import parameter_layout, unwrap, watched_modules
+from gradsight.telemetry.nonfinite import (
+    NonFinite,
+    NonFiniteMonitor,
+    OnNonFinite,
+    first_nonfinite_module,
 )
-from gradsight.telemetry.nonfinite import NonFinite, first_nonfinite_module
 from gradsight.telemetry.optimizer_info import describe_optimizer, unwrap_optimizer
+from gradsight.telemetry.options import WatchOptions
 from gradsight.telemetry.recorder import Recorder, due
 from gradsight.telemetry.run_dir import RunDir
 from gradsight.telemetry.temporal import Temporal
 from gradsight.telemetry.transfer import Transfer, process_group
 from gradsight.telemetry.transformer import TransformerStats
 from gradsight.telemetry.updates import Updates
-
-OnNonFinite = Literal["warn", "raise", "stop"]
-SCHEDULES = ("every", "updates_every", "activations_every")
+from gradsight.telemetry.user_values import UserValues
 
 
 class Watch:
     """Records per-layer statistics of a training loop into a `History`; see `watch`."""
 
     def __init__(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer | None = None,
-        *,
-        every: int = 1,
-        updates_every: int = 10,
-        activations_every: int = 10,
-        activation_grads: bool = True,
-        histograms: bool = False,
-        check_nonfinite: bool = True,
-        on_nonfinite: OnNonFinite = "warn",
-        run_dir: str | Path | None = None,
-        flush_every: int = 100,
-        curvature_every: int = 0,
-        curvature_batch: tuple[Tensor, Tensor] | None = None,
-        curvature_loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
-        curvature_trace: bool = False,
-        tensorboard_dir: str | Path | None = None,
-        history: History | None = None,
+        self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, **options: Any
     ) -> None:
-        for name, value in zip(SCHEDULES, (every, updates_every, activations_every), strict=True):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an int >= 0 (0 = never), got {value!r}")
-        if flush_every < 1:
-            raise ValueError(f"flush_every must be >= 1, got {flush_every}")
-        if on_nonfinite not in ("warn", "raise", "stop"):
-            raise ValueError(f"on_nonfinite must be warn, raise or stop, got {on_nonfinite!r}")
-        if history is not None and run_dir is not None:
-            raise ValueError("give run_dir or history, not both")
-        if curvature_every and (curvature_batch is None or curvature_loss_fn is None):
-            raise ValueError("curvature_every needs curvature_batch and curvature_loss_fn")
+        self.options = opts = WatchOptions(**options)
         world, rank = process_group()
-        if rank != 0:  # one writer: the other processes keep their rows in memory only
-            run_dir = tensorboard_dir = None
+        run_dir, tensorboard_dir = (
+            (opts.run_dir, opts.tensorboard_dir) if rank == 0 else (None,) * 2
+        )
         self._compiled = model is not unwrap(model) and hasattr(model, "_orig_mod")
         self.model = unwrap(model)
         self.optimizer = unwrap_optimizer(optimizer) if optimizer is not None else None
-        self.every, self.updates_every = every, updates_every
-        self.activations_every = activations_every
-        self.check_nonfinite, self.on_nonfinite = check_nonfinite, on_nonfinite
-        self.flush_every = flush_every
-        self.curvature_every, self.curvature_trace = curvature_every, curvature_trace
-        self.curvature_batch, self.curvature_loss_fn = curvature_batch, curvature_loss_fn
+        self.every, self.updates_every = opts.every, opts.updates_every
+        self.activations_every = opts.activations_every
         self._measuring = False  # our own forward passes (curvature) are not training steps
-        self.run = None
+        self.run = None  # one writer: processes of rank > 0 keep their rows in memory only
         if run_dir is not None:
-            settings = dict(zip(SCHEDULES, (every, updates_every, activations_every), strict=True))
-            self.run = RunDir(run_dir, {"model": type(self.model).__name__, "watch": settings})
-        if history is None:
-            history = History(self.run.metrics_dir if self.run else None)
-        self.history = history
+            config = {"model": type(self.model).__name__, "watch": opts.schedules}
+            self.run = RunDir(run_dir, config)
+        self.history = opts.history
+        if self.history is None:
+            self.history = History(self.run.metrics_dir if self.run else None)
         if tensorboard_dir is not None:  # live export; the integration imports tensorboard
             from gradsight.integrations.tensorboard import TensorBoardSink, layer_kinds
 
             self.history.sinks.append(TensorBoardSink(tensorboard_dir, layer_kinds(self.model)))
         self.layout = parameter_layout(self.model)
         self.modules = watched_modules(self.model)
-        self.nonfinite: NonFinite | None = None
-        self.stopped = False  # set when on_nonfinite="stop" fires; loops should end
-        self.latest: dict[str, float] = {}  # the last host value of each `log`ged name
         self._step_done = False
         self._inputs: tuple[tuple, dict] | None = None
         self._acts_now = False
-        self._warned: set[str] = set()
         self._recorder = Recorder(self.history, Transfer(world))
+        rec = self._recorder
+        self._monitor = NonFiniteMonitor(
+            self.history, opts.on_nonfinite, self._replay, enabled=opts.check_nonfinite
+        )
+        self._values = UserValues(rec, self._monitor.value)
+        self._curvature = None
+        if opts.curvature_every:
+            self._curvature = CurvatureProbe(
+                rec, self.model, opts.curvature_loss_fn, opts.curvature_batch, opts.curvature_trace
+            )
         self._tap = FunctionTap()
         self._gradients = GradientNorms(
-            self._recorder, self.layout, every, updates_every, self._on_nonfinite_gradient
+            rec, self.layout, opts.every, opts.updates_every, self._monitor.gradient
         )
-        self._updates = Updates(self._recorder, self.layout)
+        self._updates = Updates(rec, self.layout)
         self._activations = Activations(
-            self._recorder, self.model, self.modules, self._tap, activation_grads, histograms,
-            self._warn_once,
+            rec, self.model, self.modules, self._tap, opts.activation_grads, opts.histograms,
+            self._recorder.warn_once,
         )  # fmt: skip
-        self._temporal = Temporal(
-            self._recorder,
-            hidden_taps(self.model),
-            recurrent_modules(self.model),
-            self._activations,
-            self._warn_once,
-        )
-        self._transformer = TransformerStats(
-            self._recorder,
-            attention_modules(self.model),
-            residual_blocks(self.model),
-            self._tap,
-        )
+        self._temporal = Temporal(rec, self.model, self._activations, self._recorder.warn_once)
+        self._transformer = TransformerStats(rec, self.model, self._tap)
         # Read during the forward and backward passes of the steps that log activations.
         self._forward_quantities = (self._activations, self._temporal, self._transformer)
         self.history.meta["optimizer"] = describe_optimizer(self.optimizer)
         self.history.meta["layers"] = self.layout.describe()
-        self._save_meta()
+        if self.run is not None:
+            self.run.update(meta=self.history.meta)
         self._handles = self._install()
         self._closed = False
 
@@ -244,28 +202,12 @@ class Watch:
         self._gradients.send()
         if self._logs(self.every) or self._acts_now:
             self._sync()
-        if self._logs(self.curvature_every):
-            self._record_curvature()
-
-    def _record_curvature(self) -> None:
-        """lambda_max, lambda_min (and the trace) of the loss Hessian at the current weights.
-
-        Opt-in and costly: a few dozen Hessian-vector products, each read back on the host.
-        """
-        from gradsight.curvature import curvature_metrics
-
-        self._measuring = True
-        try:
-            metrics = curvature_metrics(
-                self.model,
-                self.curvature_loss_fn,
-                self.curvature_batch,
-                trace=self.curvature_trace,
-                seed=self._step,
-            )
-        finally:
-            self._measuring = False
-        self.history.log_many(self._step, metrics)
+        if self._curvature is not None and self._logs(self.options.curvature_every):
+            self._measuring = True
+            try:
+                self._curvature.measure()
+            finally:
+                self._measuring = False
 
     def _after_step(self, optimizer: Any = None, args: Any = None, kwargs: Any = None) -> None:
         if self._updates.taken:
@@ -276,7 +218,7 @@ class Watch:
             self.history.log_rows(self._step, ["lr"] * len(lrs), layers, lrs)
         self._step_done = True
         self._acts_now = False
-        if (self._step + 1) % self.flush_every == 0:
+        if (self._step + 1) % self.options.flush_every == 0:
             self._sync()
             self.history.flush()
 
@@ -353,27 +295,22 @@ class Watch:
 
     def log(self, **values: Tensor | float) -> None:
         """Record scalars (loss, metrics) for the current step; tensors stay on the device."""
-        for name, value in values.items():
-            if isinstance(value, Tensor):
-                if value.numel() != 1:
-                    shape = tuple(value.shape)
-                    raise ValueError(f"watch.log: {name!r} must be a scalar, got shape {shape}")
-                self._recorder.send(
-                    [value.detach().reshape(1)], partial(self._log_value, name), ["mean"]
-                )
-            elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-                self._log_value(name, self._step, [np.array([value], dtype=np.float64)])
-            else:
-                kind = type(value).__name__
-                raise ValueError(f"watch.log: {name!r} must be a number or a tensor, got {kind}")
+        self._values.log(**values)
 
-    def _log_value(self, name: str, step: int, values: list[np.ndarray]) -> None:
-        number = float(values[0][0])
-        self.history.log(step, name, number)
-        self.latest[name] = number
-        checking = self.check_nonfinite and self.nonfinite is None
-        if name == "loss" and checking and not math.isfinite(number):
-            self._report(NonFinite(step, "loss", None, None))
+    @property
+    def latest(self) -> dict[str, float]:
+        """The last host value of each name given to `log`."""
+        return self._values.latest
+
+    @property
+    def nonfinite(self) -> NonFinite | None:
+        """The first non-finite loss or gradient seen, or None."""
+        return self._monitor.event
+
+    @property
+    def stopped(self) -> bool:
+        """Set when on_nonfinite="stop" fired: the loop should end."""
+        return self._monitor.stopped
 
     def _sync(self) -> None:
         """Move every queued device value to the host in one transfer, then log."""
@@ -382,51 +319,23 @@ class Watch:
             if quantity.pending:
                 quantity.on_host(self._step)
 
-    def _on_nonfinite_gradient(self, step: int, param: str) -> None:
-        if not self.check_nonfinite or self.nonfinite is not None:
-            return
-        module = None
-        if step == self._step and not self._step_done:  # weights as they made the NaN
-            modules = [(n, m) for n, m in self.model.named_modules()]
-            module = first_nonfinite_module(self.model, modules, self._inputs)
-        self._report(NonFinite(step, "gradient", module, param))
-
-    def _report(self, event: NonFinite) -> None:
-        self.nonfinite = event
-        self.history.log(event.step, "nonfinite/module", 1.0, event.module or "")
-        if event.param:
-            self.history.log(event.step, "nonfinite/grad", 1.0, event.param)
-        if self.on_nonfinite == "raise":
-            raise FloatingPointError(f"gradsight.watch: {event}")
-        if self.on_nonfinite == "stop":
-            self.stopped = True  # the caller asked to be told by this flag, not by a warning
-            return
-        warnings.warn(f"gradsight.watch: {event}", RuntimeWarning, stacklevel=4)
-
-    def _warn_once(self, key: str, message: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
+    def _replay(self, step: int) -> str | None:
+        if step != self._step or self._step_done:
+            return None  # the weights have moved since they made the NaN
+        modules = list(self.model.named_modules())
+        return first_nonfinite_module(self.model, modules, self._inputs)
 
     # ---- coverage and lifetime -------------------------------------------------------------
 
     def coverage(self) -> Coverage:
         """What is measured on the model and what is not, with the reasons (functional
         activations and attention calls count once they have been seen in a logged step)."""
+        acts, temporal, transformer = self._forward_quantities
         return coverage(
-            self.model,
-            self.layout,
-            activations=self.activations_every > 0,
-            functional=self._activations.functional_names,
-            attention_seen=self._transformer.seen_attention,
-            blocks=[name for name, _ in self._transformer.blocks],
-            rnns_without_input_grad=self._temporal.without_input_grad,
-            compiled=self._compiled,
-        )
-
-    def _save_meta(self) -> None:
-        if self.run is not None:
-            self.run.update(meta=self.history.meta)
+            self.model, self.layout, self.activations_every > 0, acts.functional_names,
+            transformer.seen_attention, [name for name, _ in transformer.blocks],
+            temporal.without_input_grad, self._compiled,
+        )  # fmt: skip
 
     def close(self, status: str = "finished") -> History:
         """Remove every hook, move what is pending to the History and flush it.

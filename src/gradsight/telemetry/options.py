@@ -1,0 +1,55 @@
+"""The options of a watch, validated once (see `gradsight.telemetry.watch.watch`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from torch import Tensor
+
+from gradsight.telemetry.history import History
+
+SCHEDULES = ("every", "updates_every", "activations_every")
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """What to measure, how often, and where to write it; `watch` documents each field."""
+
+    every: int = 1
+    updates_every: int = 10
+    activations_every: int = 10
+    activation_grads: bool = True
+    histograms: bool = False
+    check_nonfinite: bool = True
+    on_nonfinite: Literal["warn", "raise", "stop"] = "warn"
+    run_dir: str | Path | None = None
+    flush_every: int = 100
+    curvature_every: int = 0
+    curvature_batch: tuple[Tensor, Tensor] | None = None
+    curvature_loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None
+    curvature_trace: bool = False
+    tensorboard_dir: str | Path | None = None
+    history: History | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in self.schedules.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0 (0 = never), got {value!r}")
+        if self.flush_every < 1:
+            raise ValueError(f"flush_every must be >= 1, got {self.flush_every}")
+        if self.on_nonfinite not in ("warn", "raise", "stop"):
+            raise ValueError(f"on_nonfinite must be warn, raise or stop, got {self.on_nonfinite!r}")
+        if self.history is not None and self.run_dir is not None:
+            raise ValueError("give run_dir or history, not both")
+        if self.curvature_every and (
+            self.curvature_batch is None or self.curvature_loss_fn is None
+        ):
+            raise ValueError("curvature_every needs curvature_batch and curvature_loss_fn")
+
+    @property
+    def schedules(self) -> dict[str, int]:
+        """`every`, `updates_every` and `activations_every` by name."""
+        return {name: getattr(self, name) for name in SCHEDULES}

@@ -1,0 +1,45 @@
+"""Values the training loop logs itself (`watch.log(loss=loss)`): tensors stay on the device
+until the step's transfer; numbers are logged at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+from torch import Tensor
+
+from gradsight.telemetry.recorder import Recorder
+
+
+class UserValues:
+    """Scalars logged by the loop; `latest` keeps the last host value of each name.
+
+    Args:
+        recorder: The watch's recorder.
+        on_value: Called as `on_value(name, step, value)` once each value is on the host.
+    """
+
+    def __init__(self, recorder: Recorder, on_value: Callable[[str, int, float], None]) -> None:
+        self.recorder, self.on_value = recorder, on_value
+        self.latest: dict[str, float] = {}
+
+    def log(self, **values: Tensor | float) -> None:
+        """Record scalars for the step in progress (see `Watch.log`)."""
+        for name, value in values.items():
+            if isinstance(value, Tensor):
+                if value.numel() != 1:
+                    shape = tuple(value.shape)
+                    raise ValueError(f"watch.log: {name!r} must be a scalar, got shape {shape}")
+                self.recorder.send([value.detach().reshape(1)], partial(self._host, name), ["mean"])
+            elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+                self._host(name, self.recorder.step, [np.array([value], dtype=np.float64)])
+            else:
+                kind = type(value).__name__
+                raise ValueError(f"watch.log: {name!r} must be a number or a tensor, got {kind}")
+
+    def _host(self, name: str, step: int, values: list[np.ndarray]) -> None:
+        number = float(values[0][0])
+        self.recorder.history.log(step, name, number)
+        self.latest[name] = number
+        self.on_value(name, step, number)
