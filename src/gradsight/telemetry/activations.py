@@ -117,15 +117,16 @@ class Activations:
         self._measure(name, kind, out)
 
     @torch.compiler.disable
-    def _on_function(self, function: Callable, args: tuple, kwargs: dict, out: Any) -> None:
+    def _on_function(self, function: Callable, args: tuple, kwargs: dict, out: Any) -> bool:
         if self._inside_activation or not isinstance(out, Tensor):
-            return
+            return False
         if not (torch.is_grad_enabled() and self.model.training):
-            return
+            return False
         function_name, kind = ACTIVATION_FUNCTIONS[function]
         name = f"{self._last_layer}.{function_name}" if self._last_layer else function_name
         self.functional_names.setdefault(name, kind)
         self._measure(name, kind, out)
+        return True
 
     def _measure(self, name: str, kind: str, out: Tensor) -> None:
         reductions = reduce_output(out, kind, self._unit_dim, self.histograms)

@@ -36,49 +36,42 @@ from gradsight.telemetry.recorder import Recorder
 SOFTMAX_FUNCTIONS = (F.softmax, torch.softmax, torch.Tensor.softmax)
 
 
-def attention_reductions(probs: Tensor, logits: Tensor | None) -> list[Tensor]:
-    """[sum of row entropies, rows, sum of entropy ratios, rows with n > 1, max logit].
+def attention_reductions(probs: Tensor, logits: Tensor | None) -> Tensor:
+    """(4,): [sum of row entropies, sum of entropy ratios, rows with n > 1, max logit].
 
     Args:
         probs: Attention probabilities (..., Q, K); masked keys have probability 0.
         logits: The logits before the softmax (masked keys very negative), or None.
     """
     p = probs.detach().float()
-    entropy = -torch.special.xlogy(p, p).sum(-1)  # (..., Q)
+    entropy = torch.special.xlogy(p, p).sum(-1).neg_()  # (..., Q)
     keys = (p > 0).sum(-1)
     several = keys > 1
-    ratio = torch.where(several, entropy / keys.clamp(min=2).float().log(), 0.0)
-    top = logits.detach().float().amax() if logits is not None else torch.full((), math.nan)
-    return [
-        entropy.sum().reshape(1),
-        torch.full((1,), entropy.numel(), dtype=torch.float32, device=p.device),
-        ratio.sum().reshape(1),
-        several.sum().reshape(1).float(),
-        top.reshape(1).to(p.device),
-    ]
+    ratio = entropy / keys.clamp_(min=2).float().log_()
+    top = logits.detach().amax().float() if logits is not None else p.new_tensor(math.nan)
+    return torch.stack([entropy.sum(), ratio[several].sum(), several.sum().float(), top])
 
 
 def sdpa_logits(args: tuple, kwargs: dict) -> Tensor:
     """The masked logits of `F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p,
     is_causal, scale, enable_gqa)`: q k^T * scale, -inf where masked. (B, H, L, S)."""
-    names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale")
-    bound = dict(zip(names, args, strict=False)) | kwargs
-    q, k = bound["query"].detach(), bound["key"].detach()
+    q = (args[0] if args else kwargs["query"]).detach()
+    k = (args[1] if len(args) > 1 else kwargs["key"]).detach()
+    mask = args[3] if len(args) > 3 else kwargs.get("attn_mask")
+    causal = args[5] if len(args) > 5 else kwargs.get("is_causal", False)
+    scale = (args[6] if len(args) > 6 else kwargs.get("scale")) or 1.0 / math.sqrt(q.shape[-1])
     if k.dim() == q.dim() == 4 and k.shape[-3] != q.shape[-3]:  # grouped-query attention
         k = k.repeat_interleave(q.shape[-3] // k.shape[-3], dim=-3)
-    scale = bound.get("scale") or 1.0 / math.sqrt(q.shape[-1])
-    logits = (q.float() @ k.float().transpose(-2, -1)) * scale
-    mask = bound.get("attn_mask")
+    logits = torch.matmul(q.float(), k.float().transpose(-2, -1)).mul_(scale)
     if mask is not None:
-        mask = mask.detach()
         if mask.dtype == torch.bool:
-            logits = logits.masked_fill(~mask, -math.inf)
+            logits.masked_fill_(~mask.detach(), -math.inf)
         else:
-            logits = logits + mask.float()
-    if bound.get("is_causal"):
+            logits.add_(mask.detach().float())
+    if causal:
         length, keys = logits.shape[-2:]
-        causal = torch.ones(length, keys, dtype=torch.bool, device=logits.device).tril()
-        logits = logits.masked_fill(~causal, -math.inf)
+        above = torch.ones(length, keys, dtype=torch.bool, device=logits.device).triu_(1)
+        logits.masked_fill_(above, -math.inf)
     return logits
 
 
@@ -97,6 +90,7 @@ class TransformerStats:
         self.seen_attention: set[str] = set()
         self._handles: list[Any] = []
         self._stack: list[str] = []
+        self.classes = 0  # the last dimension of the model's logits
         self._sums: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
 
     def arm(self) -> None:
@@ -138,26 +132,30 @@ class TransformerStats:
         return bool(self._stack) and torch.is_grad_enabled()
 
     @torch.compiler.disable
-    def _on_softmax(self, function, args: tuple, kwargs: dict, out: Any) -> None:
+    def _on_softmax(self, function, args: tuple, kwargs: dict, out: Any) -> bool:
         if not self._training() or not isinstance(out, Tensor) or out.dim() != 4:
-            return
+            return False
         dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
         if dim not in (-1, 3):
-            return
+            return False
         logits = args[0] if args and isinstance(args[0], Tensor) else None
-        self._send_attention(self._stack[-1], attention_reductions(out, logits))
+        self._send_attention(self._stack[-1], out, logits)
+        return True
 
     @torch.compiler.disable
-    def _on_sdpa(self, function, args: tuple, kwargs: dict, out: Any) -> None:
+    def _on_sdpa(self, function, args: tuple, kwargs: dict, out: Any) -> bool:
         if not self._training():
-            return
+            return False
         logits = sdpa_logits(args, kwargs)
-        probs = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # fully masked rows: 0
-        self._send_attention(self._stack[-1], attention_reductions(probs, logits))
+        probs = torch.softmax(logits, dim=-1).nan_to_num_(0.0)  # fully masked rows: 0
+        self._send_attention(self._stack[-1], probs, logits)
+        return True
 
-    def _send_attention(self, name: str, reductions: list[Tensor]) -> None:
+    def _send_attention(self, name: str, probs: Tensor, logits: Tensor | None) -> None:
         self.seen_attention.update(self._stack)  # the wrappers of an attention module too
-        self._send(("attn", name), reductions, ["sum", "sum", "sum", "sum", "max"])
+        rows = probs[..., 0].numel() * self.recorder.world
+        sums = attention_reductions(probs, logits)
+        self._send(("attn", name), [sums[:3], sums[3:]], ["sum", "max"], rows)
 
     @torch.compiler.disable
     def _on_block(self, name: str, module: nn.Module, args, kwargs, out) -> None:
@@ -167,9 +165,8 @@ class TransformerStats:
         h = out[0] if isinstance(out, (tuple, list)) and out else out
         if not (isinstance(x, Tensor) and isinstance(h, Tensor)) or x.shape != h.shape:
             return
-        h = h.detach().float()
-        count = torch.full((1,), h.numel(), dtype=torch.float32, device=h.device)
-        self._send(("resid", name), [h.square().sum().reshape(1), count], ["sum", "sum"])
+        square = torch.linalg.vector_norm(h.detach().float()).square().reshape(1)
+        self._send(("resid", name), [square], ["sum"], h.numel() * self.recorder.world)
 
     @torch.compiler.disable
     def on_model_output(self, out: Any) -> None:
@@ -178,37 +175,40 @@ class TransformerStats:
         if not isinstance(logits, Tensor) or logits.dim() < 2 or not logits.is_floating_point():
             return
         y = logits.detach().float()
-        count = torch.full((1,), y.numel(), dtype=torch.float32, device=y.device)
-        classes = torch.full((1,), y.shape[-1], dtype=torch.float32, device=y.device)
-        reductions = [y.sum().reshape(1), y.square().sum().reshape(1), count]
-        reductions += [y.abs().amax().reshape(1), classes]
-        self._send(("out", ""), reductions, ["sum", "sum", "sum", "max", "max"])
+        self.classes = y.shape[-1]
+        sums = torch.stack([y.sum(), torch.linalg.vector_norm(y).square()])
+        top = y.abs().amax().reshape(1)
+        self._send(("out", ""), [sums, top], ["sum", "max"], y.numel() * self.recorder.world)
 
-    def _send(self, key: tuple[str, str], tensors: list[Tensor], ops: list[str]) -> None:
-        self.recorder.send(tensors, lambda step, values: self._sums[key].append(values), ops)
+    def _send(self, key: tuple[str, str], tensors: list[Tensor], ops: list[str], count: int):
+        """Queue (sums, maxima) of one call; `count` is the number of values behind them."""
+
+        def keep(step: int, values: list) -> None:
+            self._sums[key].append((values, count))
+
+        self.recorder.send(tensors, keep, ops)
 
     def on_host(self, step: int) -> None:
         """Combine the calls of the step and log."""
         history = self.recorder.history
         for (group, name), calls in self._sums.items():
-            sums = [np.sum([c[i][0] for c in calls]) for i in range(len(calls[0]))]
-            maxima = [np.max([c[i][0] for c in calls]) for i in range(len(calls[0]))]
+            sums = np.sum([values[0] for values, _ in calls], axis=0)
+            count = sum(n for _, n in calls)
             if group == "attn":
-                entropy, rows, ratio, several, _ = sums
+                entropy, ratio, several = sums
                 values = {
-                    "attn/entropy": entropy / max(rows, 1),
+                    "attn/entropy": entropy / max(count, 1),
                     "attn/entropy_ratio": ratio / several if several else math.nan,
-                    "attn/logit_max": maxima[4],
+                    "attn/logit_max": max(values[1][0] for values, _ in calls),
                 }
             elif group == "resid":
-                values = {"resid/norm": math.sqrt(sums[0] / max(sums[1], 1))}
+                values = {"resid/norm": math.sqrt(sums[0] / max(count, 1))}
             else:
-                total, squares, count = sums[:3]
-                mean = total / max(count, 1)
+                mean = sums[0] / max(count, 1)
                 values = {
-                    "out/logit_std": math.sqrt(max(squares / max(count, 1) - mean**2, 0.0)),
-                    "out/logit_max": maxima[3],
-                    "out/classes": maxima[4],
+                    "out/logit_std": math.sqrt(max(sums[1] / max(count, 1) - mean**2, 0.0)),
+                    "out/logit_max": max(values[1][0] for values, _ in calls),
+                    "out/classes": self.classes,
                 }
             history.log_many(step, values, name)
         self._sums = defaultdict(list)

@@ -110,6 +110,8 @@ class Watch:
         self._step_done = False
         self._inputs: tuple[tuple, dict] | None = None
         self._acts_now = False
+        self._in_logged_forward = False
+        self._site_handles: list[Any] = []
         self._recorder = Recorder(self.history, Transfer(world))
         rec = self._recorder
         self._monitor = NonFiniteMonitor(
@@ -174,19 +176,27 @@ class Watch:
             if self._acts_now:
                 quantity.arm()
             quantity.start_forward()
+        self._end_forward()  # a pass that raised before its end hook ran
         if self._acts_now and module.training and not self._compiled:
-            self._tap.enter()
+            self._site_handles = self._tap.start_forward(self.model)
+            self._in_logged_forward = True
 
     @torch.compiler.disable
     def _on_forward_end(self, module: nn.Module, args: tuple, out: Any) -> None:
-        if not self._tap.active:
-            return
-        self._tap.exit()
-        if torch.is_grad_enabled() and module.training:
-            self._transformer.on_model_output(out)
+        if self._in_logged_forward:
+            self._end_forward()
+            if torch.is_grad_enabled() and module.training:
+                self._transformer.on_model_output(out)
+
+    def _end_forward(self) -> None:
+        for handle in self._site_handles:
+            handle.remove()
+        self._site_handles = []
+        self._tap.end_forward()
+        self._in_logged_forward = False
 
     def _disarm(self) -> None:
-        self._tap.exit()
+        self._end_forward()
         for quantity in self._forward_quantities:
             quantity.disarm()
 
@@ -233,7 +243,7 @@ class Watch:
         """Start a step as the model's forward pre-hook does (and arm the activation hooks),
         for frameworks whose training step may not call the watched module itself."""
         self._on_forward_start(self.model, (), {})
-        self._tap.exit()  # the model's own forward, if it runs, enters it again
+        self._end_forward()  # the model's own forward, if it runs, starts it again
         self._inputs = None  # unknown here; the model's own forward, if it runs, records them
 
     def before_optimizer_step(self, params: Iterable[Tensor] | None = None) -> None:
