@@ -360,3 +360,16 @@ def test_coverage_says_what_is_not_measured():
     assert coverage.unmeasured["transformer.drop"] == "no parameters and not an activation"
     assert coverage.measured["transformer.h.0.attn"].startswith("attention entropy")
     assert w.history.meta["coverage"]["unmeasured"] == coverage.unmeasured
+
+
+def test_run_dir_keeps_the_optimizer_and_coverage_for_the_report(tmp_path):
+    model = gpt2(n_layer=1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    with gs.watch(model, optimizer, run_dir=tmp_path / "run") as w:
+        lm_steps(model, optimizer, w, steps=1)
+    history = gs.History.load(tmp_path / "run")
+    assert history.meta["optimizer"]["name"] == "AdamW"
+    assert history.meta["optimizer"]["family"] == "adaptive"
+    assert history.meta["coverage"]["measured"]["transformer.h.0.mlp.act"] == "activation (smooth)"
+    page = gs.report(history, [], tmp_path / "report.html").read_text()
+    assert "Coverage: " in page and "transformer.drop" in page

@@ -189,7 +189,7 @@ class GradsightCallback(pl.Callback):
             watch.close(status)  # also closes the History's sinks
         finally:
             if self.run is not None:
-                self.run.finish(status)
+                self.run.finish(status, meta=watch.history.meta)
 
     # ---- one step ------------------------------------------------------------------------
     # Lightning owns the loop and runs backward inside optimizer.step(closure), so the Watch

@@ -22,6 +22,7 @@ from gradsight.diagnosis import Finding
 from gradsight.diagnosis.finding import SEVERITY_RANK
 from gradsight.report.figures import render_figures, write_pngs
 from gradsight.telemetry import History
+from gradsight.telemetry.coverage import Coverage
 
 TEMPLATE = "report.html.j2"
 # Lists longer than this (layers, steps, evidence arrays) are shortened in the page.
@@ -111,10 +112,16 @@ def _finding_view(finding: Finding) -> dict[str, Any]:
     }
 
 
+def _coverage_line(history: History) -> str | None:
+    """What the watch measured and what not (`Watch.coverage`), when the run recorded it."""
+    data = history.meta.get("coverage")
+    return Coverage.from_dict(data).summary() if isinstance(data, dict) else None
+
+
 def _run_view(run_info: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not run_info:
         return None
-    known = {*RUN_FIELDS, "config", "versions", "metrics"}
+    known = {*RUN_FIELDS, "config", "versions", "metrics", "meta"}  # meta: in History.meta
     return {
         "fields": [(k, format_value(run_info[k])) for k in RUN_FIELDS if k in run_info],
         "status": str(run_info.get("status", "")),
@@ -167,6 +174,7 @@ def report(
             findings=[_finding_view(f) for f in ordered],
             counts=counts,
             run=_run_view(run_info),
+            coverage=_coverage_line(history),
             sections=list(sections),
             figures=[
                 {

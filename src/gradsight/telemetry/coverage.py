@@ -68,6 +68,17 @@ class Coverage:
             "tied": {k: list(v) for k, v in self.tied.items()},
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Coverage:
+        """The inverse of `to_dict` (a run's `History.meta["coverage"]`)."""
+        return cls(
+            dict(data.get("measured", {})),
+            dict(data.get("unmeasured", {})),
+            list(data.get("parameters", [])),
+            list(data.get("frozen", [])),
+            {k: list(v) for k, v in data.get("tied", {}).items()},
+        )
+
     def __str__(self) -> str:
         return self.summary()
 

@@ -221,7 +221,7 @@ def fit(
         metrics = loop.final_metrics(time.perf_counter() - started)
         history.flush()
         if run is not None:
-            run.finish("finished", metrics=metrics)
+            run.finish("finished", metrics=metrics, meta=history.meta)
     return FitResult(history, metrics, run.path if run else None)
 
 
