@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from gradsight.diagnosis import thresholds as th
 from gradsight.diagnosis._metrics import (
+    TIME_STEP,
     Context,
     error_norms,
     fmt,
@@ -97,39 +98,74 @@ def depth(history: History, context: Context) -> list[Finding]:
     ]
 
 
-def over_time(history: History, context: Context) -> list[Finding]:
-    """dL/dh_0 against dL/dh_T for gradsight RNNs, over the last half of logged steps."""
+def _sequences(history: History) -> list[tuple[str, str, list[str]]]:
+    """(metric, what it is, time-step layers ordered by t) of each measured sequence:
+    gradsight RNNs' hidden states, and the input sequence of each torch RNN module."""
+    found = []
     steps = time_steps(history)
-    if len(steps) < 3:
-        return []
-    norms = table(history, "act/grad_norm", last=0.5)[steps]
-    median = median_ratio(norms, steps[0], steps[-1])
-    if median is None:
-        return []
-    ratio, _ = median
-    severity = _severity(ratio, th.TEMPORAL_RATIO_WARNING, th.TEMPORAL_RATIO_CRITICAL)
-    if severity is None:
-        return []
-    return [
-        Finding(
-            kind="vanishing_gradients",
-            severity=severity,
-            summary=(
-                f"The gradient with respect to the hidden state falls by a factor "
-                f"{_factor(ratio)} from the last time step to the first ({len(steps)} steps, "
-                f"median over the last half of training)."
-            ),
-            explanation=TIME_EXPLANATION,
-            layers=(steps[0], steps[-1]),
-            steps=tuple(int(s) for s in norms.index[-1:]),
-            evidence={"first_last_ratio": ratio, "time_steps": len(steps)},
-            remedies=(
-                Remedy("lstm_cell", "The LSTM's additive cell state keeps the gradient alive."),
-                Remedy("gradient_clipping", "Lets a larger learning rate through safely."),
-                Remedy("adaptive_optimizer", "Rescales the small gradients of early steps."),
-            ),
-        )
+    if steps:
+        found.append(("act/grad_norm", "the hidden state", steps))
+    if has(history, "time/grad_input"):
+        by_module: dict[str, list[tuple[int, str]]] = {}
+        for layer in history.layers("time/grad_input"):
+            if match := TIME_STEP.match(layer):
+                by_module.setdefault(match["tap"], []).append((int(match["t"]), layer))
+        for module, layers in by_module.items():
+            ordered = [layer for _, layer in sorted(layers)]
+            found.append(("time/grad_input", f"the input of {module}", ordered))
+    return found
+
+
+def over_time(history: History, context: Context) -> list[Finding]:
+    """dL/dh_0 against dL/dh_T for gradsight RNNs, and dL/dx_0 against dL/dx_T for the input
+    of torch's RNN modules, over the last half of logged steps.
+
+    With a loss on every time step (a language model) each step's input gets its own share
+    of the loss's gradient, so this ratio stays near 1 whether or not the recurrence keeps
+    gradients alive: vanishing through time shows only when the loss reads late steps.
+    """
+    findings = []
+    for metric, what, steps in _sequences(history):
+        if len(steps) < 3:
+            continue
+        norms = table(history, metric, last=0.5)[steps]
+        median = median_ratio(norms, steps[0], steps[-1])
+        if median is None:
+            continue
+        ratio, _ = median
+        severity = _severity(ratio, th.TEMPORAL_RATIO_WARNING, th.TEMPORAL_RATIO_CRITICAL)
+        if severity is not None:
+            module = TIME_STEP.match(steps[0])["tap"]
+            layer = history.meta.get("layers", {}).get(module, {})
+            gated = layer.get("type") in ("LSTM", "GRU")
+            findings.append(_time_finding(severity, ratio, what, steps, norms, gated))
+    return findings
+
+
+def _time_finding(
+    severity, ratio: float, what: str, steps: list[str], norms, gated: bool
+) -> Finding:
+    remedies = [
+        Remedy("lstm_cell", "The LSTM's additive cell state keeps the gradient alive."),
+        Remedy("gradient_clipping", "Lets a larger learning rate through safely."),
+        Remedy("adaptive_optimizer", "Rescales the small gradients of early steps."),
     ]
+    if gated:  # already gated: its gates are closing, which a new cell type would not change
+        remedies = remedies[1:]
+    return Finding(
+        kind="vanishing_gradients",
+        severity=severity,
+        summary=(
+            f"The gradient with respect to {what} falls by a factor "
+            f"{_factor(ratio)} from the last time step to the first ({len(steps)} steps, "
+            f"median over the last half of training)."
+        ),
+        explanation=TIME_EXPLANATION,
+        layers=(steps[0], steps[-1]),
+        steps=tuple(int(s) for s in norms.index[-1:]),
+        evidence={"first_last_ratio": ratio, "time_steps": len(steps)},
+        remedies=tuple(remedies),
+    )
 
 
 RULES = (depth, over_time)

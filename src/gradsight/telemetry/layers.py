@@ -112,10 +112,14 @@ class ParameterLayout:
     tied: dict[str, list[str]] = field(default_factory=dict)
     frozen: list[str] = field(default_factory=list)
 
-    def describe(self) -> dict[str, dict]:
-        """`{layer: {"params", "shapes", "tied"}}` as JSON values (for History.meta)."""
+    def describe(self, model: nn.Module | None = None) -> dict[str, dict]:
+        """`{layer: {"type", "params", "shapes", "tied"}}` as JSON values (History.meta);
+        "type" is the owning module's class name when `model` is given."""
+        modules = dict(model.named_modules()) if model is not None else {}
         out: dict[str, dict] = {
-            layer: {"params": [], "shapes": [], "tied": []} for layer in self.layers
+            layer: {"type": type(modules[layer]).__name__ if layer in modules else None}
+            | {"params": [], "shapes": [], "tied": []}
+            for layer in self.layers
         }
         for name, param, index in zip(self.names, self.params, self.layer_of, strict=True):
             entry = out[self.layers[index]]

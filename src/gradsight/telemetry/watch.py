@@ -137,7 +137,7 @@ class Watch:
         # Read during the forward and backward passes of the steps that log activations.
         self._forward_quantities = (self._activations, self._temporal, self._transformer)
         self.history.meta["optimizer"] = describe_optimizer(self.optimizer)
-        self.history.meta["layers"] = self.layout.describe()
+        self.history.meta["layers"] = self.layout.describe(self.model)
         if self.run is not None:
             self.run.update(meta=self.history.meta)
         self._handles = self._install()
