@@ -373,3 +373,29 @@ def test_run_dir_keeps_the_optimizer_and_coverage_for_the_report(tmp_path):
     assert history.meta["coverage"]["measured"]["transformer.h.0.mlp.act"] == "activation (smooth)"
     page = gs.report(history, [], tmp_path / "report.html").read_text()
     assert "Coverage: " in page and "transformer.drop" in page
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_multihead_attention_entropy_equals_its_own_weights(batch_first):
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=batch_first)
+    with torch.no_grad():
+        layer.self_attn.in_proj_weight.mul_(4.0)  # peaked attention
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.0)
+    x = torch.randn(3, 5, 16) if batch_first else torch.randn(5, 3, 16)  # N = 3, S = 5
+    mask = torch.ones(5, 5, dtype=torch.bool).triu(1)  # True: may not attend
+    padding = torch.zeros(3, 5, dtype=torch.bool)
+    padding[0, -1] = True  # the first sequence is one token shorter
+    with gs.watch(layer, optimizer, activations_every=1) as w:
+        layer(x, src_mask=mask, src_key_padding_mask=padding).sum().backward()
+        optimizer.step()
+    with torch.no_grad():
+        _, probs = layer.self_attn(
+            x, x, x, attn_mask=mask, key_padding_mask=padding, average_attn_weights=False
+        )  # (N, H, L, S)
+    entropy = -torch.special.xlogy(probs, probs).sum(-1)
+    entropy = entropy[~probs.isnan().any(-1)]
+    assert w.history.last("attn/entropy", "self_attn") == pytest.approx(
+        entropy.mean().item(), rel=1e-4
+    )
+    assert w.history.last("out/classes") == 16

@@ -19,6 +19,7 @@ On the steps that log activations only:
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections import defaultdict
 from functools import partial
@@ -34,6 +35,7 @@ from gradsight.telemetry.layers import attention_modules, residual_blocks
 from gradsight.telemetry.recorder import Recorder
 
 SOFTMAX_FUNCTIONS = (F.softmax, torch.softmax, torch.Tensor.softmax)
+ATTENTION_FUNCTIONS = (F.scaled_dot_product_attention, F.multi_head_attention_forward)
 
 
 def attention_reductions(probs: Tensor, logits: Tensor | None) -> Tensor:
@@ -75,6 +77,52 @@ def sdpa_logits(args: tuple, kwargs: dict) -> Tensor:
     return logits
 
 
+MHA_PARAMETERS = tuple(inspect.signature(F.multi_head_attention_forward).parameters)
+
+
+def mha_logits(args: tuple, kwargs: dict) -> Tensor | None:
+    """The masked logits (N, H, L, S) of `F.multi_head_attention_forward` (nn.MultiheadAttention,
+    nn.TransformerEncoderLayer), recomputed from its inputs and projection weights; None for
+    the rare variants not handled (bias_k/bias_v, zero attention, static keys)."""
+    a = dict(zip(MHA_PARAMETERS, args, strict=False)) | kwargs
+    if a.get("bias_k") is not None or a.get("add_zero_attn") or a.get("static_k") is not None:
+        return None
+    query, key = a["query"].detach(), a["key"].detach()  # (L, N, E), (S, N, E)
+    heads, embed = a["num_heads"], query.shape[-1]
+    if a.get("use_separate_proj_weight"):
+        w_q, w_k = a["q_proj_weight"], a["k_proj_weight"]
+    else:
+        w_q, w_k = a["in_proj_weight"][:embed], a["in_proj_weight"][embed : 2 * embed]
+    bias = a.get("in_proj_bias")
+    b_q, b_k = (bias[:embed], bias[embed : 2 * embed]) if bias is not None else (None, None)
+    if query.dim() == 2:  # unbatched
+        query, key = query.unsqueeze(1), key.unsqueeze(1)
+    q = F.linear(query.float(), w_q.detach().float(), None if b_q is None else b_q.detach())
+    k = F.linear(key.float(), w_k.detach().float(), None if b_k is None else b_k.detach())
+    length, batch, _ = q.shape
+    q = q.reshape(length, batch, heads, -1).permute(1, 2, 0, 3)  # (N, H, L, d)
+    k = k.reshape(k.shape[0], batch, heads, -1).permute(1, 2, 0, 3)  # (N, H, S, d)
+    logits = torch.matmul(q, k.transpose(-2, -1)).mul_(1.0 / math.sqrt(q.shape[-1]))
+    mask = a.get("attn_mask")
+    if mask is not None:
+        mask = mask.detach().reshape(-1, heads, *logits.shape[-2:]) if mask.dim() == 3 else mask
+        if mask.dtype == torch.bool:
+            logits = logits.masked_fill(mask, -math.inf)  # True = not allowed, here
+        else:
+            logits = logits + mask.float()
+    elif a.get("is_causal"):
+        above = torch.ones(*logits.shape[-2:], dtype=torch.bool, device=logits.device).triu_(1)
+        logits.masked_fill_(above, -math.inf)
+    padding = a.get("key_padding_mask")
+    if padding is not None:
+        padding = padding.detach().reshape(batch, 1, 1, -1)
+        if padding.dtype == torch.bool:
+            logits = logits.masked_fill(padding, -math.inf)
+        else:
+            logits = logits + padding.float()
+    return logits
+
+
 class TransformerStats:
     """Hooks on attention modules, repeated blocks and the model's output.
 
@@ -107,13 +155,14 @@ class TransformerStats:
             for function in SOFTMAX_FUNCTIONS:
                 self.tap.handlers[function] = self._on_softmax
             self.tap.handlers[F.scaled_dot_product_attention] = self._on_sdpa
+            self.tap.handlers[F.multi_head_attention_forward] = self._on_mha
 
     def disarm(self) -> None:
         """Remove the hooks and handlers."""
         for handle in self._handles:
             handle.remove()
         self._handles = []
-        for function in (*SOFTMAX_FUNCTIONS, F.scaled_dot_product_attention):
+        for function in (*SOFTMAX_FUNCTIONS, *ATTENTION_FUNCTIONS):
             self.tap.handlers.pop(function, None)
         self._stack = []
 
@@ -148,6 +197,17 @@ class TransformerStats:
             return False
         logits = sdpa_logits(args, kwargs)
         probs = torch.softmax(logits, dim=-1).nan_to_num_(0.0)  # fully masked rows: 0
+        self._send_attention(self._stack[-1], probs, logits)
+        return True
+
+    @torch.compiler.disable
+    def _on_mha(self, function, args: tuple, kwargs: dict, out: Any) -> bool:
+        if not self._training():
+            return False
+        logits = mha_logits(args, kwargs)
+        if logits is None:
+            return False
+        probs = torch.softmax(logits, dim=-1).nan_to_num_(0.0)
         self._send_attention(self._stack[-1], probs, logits)
         return True
 
