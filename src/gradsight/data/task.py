@@ -16,6 +16,19 @@ MetricName = Literal["accuracy", "mse"]
 IGNORE_INDEX = -100
 
 
+def logits_of(output: Any) -> Tensor:
+    """A model's output tensor: the output itself, or its `.logits` (Hugging Face outputs)."""
+    if isinstance(output, Tensor):
+        return output
+    logits = getattr(output, "logits", None)
+    if isinstance(logits, Tensor):
+        return logits
+    raise TypeError(
+        f"the model returned a {type(output).__name__}; the task needs a tensor of logits or "
+        "outputs, or an object with a .logits tensor"
+    )
+
+
 @dataclass(frozen=True)
 class Task:
     """A supervised problem: train/test tensors, the loss to minimise and the metric to report.
@@ -55,16 +68,19 @@ class Task:
         """Whether a larger metric value is better (accuracy) or worse (mse)."""
         return self.metric == "accuracy"
 
-    def loss_fn(self, output: Tensor, target: Tensor) -> Tensor:
-        """Mean loss of a batch; sequence logits (N, T, C) are scored step by step."""
+    def loss_fn(self, output: Any, target: Tensor) -> Tensor:
+        """Mean loss of a batch; sequence logits (N, T, C) are scored step by step. The
+        output may be a model's output object with `.logits` (Hugging Face models)."""
+        output = logits_of(output)
         if self.loss == "cross_entropy":
             if output.dim() == 3:  # (N, T, C) -> (N*T, C)
                 output, target = output.flatten(0, 1), target.flatten()
             return F.cross_entropy(output, target, ignore_index=IGNORE_INDEX)
         return F.mse_loss(output, target)
 
-    def metric_fn(self, output: Tensor, target: Tensor) -> Tensor:
+    def metric_fn(self, output: Any, target: Tensor) -> Tensor:
         """Metric of a batch as a 0-d tensor (no host sync)."""
+        output = logits_of(output)
         if self.metric == "accuracy":
             scored = target != IGNORE_INDEX
             correct = (output.argmax(dim=-1) == target) & scored
