@@ -3,6 +3,7 @@ BERT from configs, a CNN with F.relu in its forward, torch's own LSTM, tied weig
 
 import math
 import warnings
+from contextlib import nullcontext
 
 import pytest
 import torch
@@ -399,3 +400,47 @@ def test_multihead_attention_entropy_equals_its_own_weights(batch_first):
         entropy.mean().item(), rel=1e-4
     )
     assert w.history.last("out/classes") == 16
+
+
+@pytest.mark.parametrize("rnn_type", ["LSTM", "RNN"])
+def test_memory_probe_equals_autograd_and_leaves_training_alone(rnn_type):
+    torch.manual_seed(0)
+    model = WordLM(rnn_type)
+    x = torch.randint(0, 30, (10, 3), generator=torch.Generator().manual_seed(1))
+    reference = WordLM(rnn_type)
+    reference.load_state_dict(model.state_dict())
+    with gs.watch(model, activations_every=1) as w:
+        logits, _ = model(x)
+        F.cross_entropy(logits.reshape(-1, 30), x.reshape(-1)).backward()
+        w.step()
+    logits, _ = reference(x)
+    F.cross_entropy(logits.reshape(-1, 30), x.reshape(-1)).backward()
+    for a, b in zip(model.parameters(), reference.parameters(), strict=True):
+        assert torch.equal(a.grad, b.grad)  # the probe adds nothing to the weights' gradients
+    emb = reference.encoder(x).detach().requires_grad_(True)
+    out, _ = reference.rnn(emb)
+    (grad,) = torch.autograd.grad(out[-1].sum(), emb)
+    got = [w.history.last("time/memory", f"rnn[{t}]") for t in range(10)]
+    assert got == pytest.approx(grad.norm(dim=(1, 2)).tolist(), rel=1e-4, abs=1e-12)
+
+
+def test_watching_an_lstm_with_dropout_does_not_change_training_bit_for_bit():
+    runs = []
+    for watched in (False, True):
+        torch.manual_seed(0)
+        model = WordLM()
+        model.rnn.dropout = 0.5  # between its two layers: draws random numbers
+        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        torch.manual_seed(3)
+        losses = []
+        with gs.watch(model, optimizer, activations_every=1) if watched else nullcontext():
+            for step in range(3):
+                x = torch.randint(0, 30, (8, 4), generator=torch.Generator().manual_seed(step))
+                logits, _ = model(x)
+                loss = F.cross_entropy(logits.reshape(-1, 30), x.reshape(-1))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.detach())
+        runs.append(torch.stack(losses))
+    assert torch.equal(runs[0], runs[1])

@@ -11,6 +11,13 @@
   1994); with a loss at every step (language models) each step gets a direct share and the
   ratio cannot show it. The input gradient exists only when the input requires grad (it
   comes from an embedding or another layer), not for raw data fed straight in.
+- What the recurrence itself carries, whatever the loss: `time/memory` of layer `NAME[t]`,
+  |d(sum of the last step's output)/dx_t|, the influence of input step t on the last output
+  through the recurrence (for a bidirectional module, its forward direction). Measured by
+  running the module once more on a detached copy of its input (same weights, same initial
+  state, the RNG state restored afterwards), on the logged steps only: one more forward and
+  backward pass of that module, which neither the loss nor the weights' gradients see. A
+  vanilla tanh RNN's influence falls geometrically with distance (Bengio et al. 1994).
 """
 
 from __future__ import annotations
@@ -38,6 +45,21 @@ def _time_norms(grad: Tensor, time_dim: int) -> Tensor:
     return grad.float().square().sum(others)
 
 
+def memory_probe(module: nn.RNNBase, sequence: Tensor, hx: Any, time_dim: int) -> Tensor:
+    """Squared norms (T,) of d(sum of the last step's output)/dx_t, on a detached copy."""
+    x = sequence.detach().requires_grad_(True)
+    if hx is not None:
+        hx = tuple(h.detach() for h in hx) if isinstance(hx, tuple) else hx.detach()
+    devices = [x.device.index or 0] if x.is_cuda else []
+    with torch.enable_grad(), torch.random.fork_rng(devices=devices):
+        output, _ = module(x, hx)
+        last = output.select(time_dim, -1)
+        if module.bidirectional:
+            last = last[..., : last.shape[-1] // 2]  # the forward direction
+        (grad,) = torch.autograd.grad(last.sum(), x)
+    return _time_norms(grad, time_dim)
+
+
 class Temporal:
     """Per-time-step gradient norms of gradsight hidden taps and torch RNN modules.
 
@@ -58,6 +80,7 @@ class Temporal:
         self._handles: list[Any] = []
         self._tap_calls: dict[str, int] = defaultdict(int)
         self._squares: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
+        self._probing = False  # the memory probe's own call of the module
 
     def arm(self) -> None:
         """Install forward hooks on the taps and the RNN modules."""
@@ -87,7 +110,7 @@ class Temporal:
 
     @torch.compiler.disable
     def _on_rnn(self, name: str, module: nn.RNNBase, args, out) -> None:
-        if not (torch.is_grad_enabled() and module.training):
+        if self._probing or not (torch.is_grad_enabled() and module.training):
             return
         sequence = args[0] if args else None
         output = out[0] if isinstance(out, tuple) else out
@@ -101,10 +124,18 @@ class Temporal:
             self.without_input_grad.add(name)
         if output.requires_grad:
             output.register_hook(partial(self._on_grad, name, "time/grad_output", time_dim))
+        self._probing = True
+        try:
+            squares = memory_probe(module, sequence, args[1] if len(args) > 1 else None, time_dim)
+        finally:
+            self._probing = False
+        self._send_squares(name, "time/memory", squares)
 
     @torch.compiler.disable
     def _on_grad(self, name: str, metric: str, time_dim: int, grad: Tensor) -> None:
-        squares = _time_norms(grad, time_dim)
+        self._send_squares(name, metric, _time_norms(grad, time_dim))
+
+    def _send_squares(self, name: str, metric: str, squares: Tensor) -> None:
         scale = 1.0 / self.recorder.world**2  # see Activations.on_output_grad
         self.recorder.send(
             [squares],
