@@ -105,24 +105,31 @@ def _sequences(history: History) -> list[tuple[str, str, list[str]]]:
     steps = time_steps(history)
     if steps:
         found.append(("act/grad_norm", "the hidden state", steps))
-    if has(history, "time/grad_input"):
-        by_module: dict[str, list[tuple[int, str]]] = {}
-        for layer in history.layers("time/grad_input"):
-            if match := TIME_STEP.match(layer):
-                by_module.setdefault(match["tap"], []).append((int(match["t"]), layer))
-        for module, layers in by_module.items():
-            ordered = [layer for _, layer in sorted(layers)]
-            found.append(("time/grad_input", f"the input of {module}", ordered))
+    for module, ordered in _by_module(history, "time/grad_input").items():
+        found.append(("time/grad_input", f"the input of {module}", ordered))
+    for module, ordered in _by_module(history, "time/memory").items():
+        found.append(("time/memory", f"{module}'s last output", ordered))
     return found
 
 
+def _by_module(history: History, metric: str) -> dict[str, list[str]]:
+    """The `NAME[t]` layers of a per-time-step metric, by module, ordered by t."""
+    by_module: dict[str, list[tuple[int, str]]] = {}
+    if has(history, metric):
+        for layer in history.layers(metric):
+            if match := TIME_STEP.match(layer):
+                by_module.setdefault(match["tap"], []).append((int(match["t"]), layer))
+    return {module: [layer for _, layer in sorted(pairs)] for module, pairs in by_module.items()}
+
+
 def over_time(history: History, context: Context) -> list[Finding]:
-    """dL/dh_0 against dL/dh_T for gradsight RNNs, and dL/dx_0 against dL/dx_T for the input
-    of torch's RNN modules, over the last half of logged steps.
+    """dL/dh_0 against dL/dh_T for gradsight RNNs, dL/dx_0 against dL/dx_T for the input of
+    torch's RNN modules, and the influence of x_0 against x_T on their last output
+    (`time/memory`), over the last half of logged steps.
 
     With a loss on every time step (a language model) each step's input gets its own share
-    of the loss's gradient, so this ratio stays near 1 whether or not the recurrence keeps
-    gradients alive: vanishing through time shows only when the loss reads late steps.
+    of the loss's gradient, so the loss gradient's ratio stays near 1 whether or not the
+    recurrence keeps gradients alive; the memory probe shows the recurrence itself.
     """
     findings = []
     for metric, what, steps in _sequences(history):
@@ -134,6 +141,11 @@ def over_time(history: History, context: Context) -> list[Finding]:
             continue
         ratio, _ = median
         severity = _severity(ratio, th.TEMPORAL_RATIO_WARNING, th.TEMPORAL_RATIO_CRITICAL)
+        if metric == "time/memory" and severity == "warning":
+            # The loss reads every step: a short memory matters only if the task needs a
+            # long one, which the statistics cannot tell; below the critical ratio nothing
+            # from the sequence's start reaches its end at all.
+            severity = "info"
         if severity is not None:
             module = TIME_STEP.match(steps[0])["tap"]
             layer = history.meta.get("layers", {}).get(module, {})
@@ -159,6 +171,10 @@ def _time_finding(
             f"The gradient with respect to {what} falls by a factor "
             f"{_factor(ratio)} from the last time step to the first ({len(steps)} steps, "
             f"median over the last half of training)."
+            if not what.endswith("last output")
+            else f"Through the recurrence, the first of {len(steps)} input steps moves "
+            f"{what} {_factor(ratio)} times less than the last one does (median over the "
+            "last half of training): what it learns cannot span the sequence."
         ),
         explanation=TIME_EXPLANATION,
         layers=(steps[0], steps[-1]),
