@@ -76,7 +76,7 @@ def test_judge_and_summary():
     assert judge([], [("covariate_shift", "info")])
     assert not judge([], [("loss_plateau", "warning")])
     assert judge({"dead_units"}, [("vanishing_gradients", "critical"), ("dead_units", "warning")])
-    assert judge({"dead_units"}, [("dead_units", "info")])  # first finding, though only info
+    assert not judge({"dead_units"}, [("dead_units", "info")])  # info names nothing
     assert not judge({"dead_units"}, [("loss_plateau", "warning"), ("dead_units", "info")])
     results = [
         ZooResult("a/healthy", "a", (), [("loss_plateau", "warning")], right=False),

@@ -107,8 +107,6 @@ def _sequences(history: History) -> list[tuple[str, str, list[str]]]:
         found.append(("act/grad_norm", "the hidden state", steps))
     for module, ordered in _by_module(history, "time/grad_input").items():
         found.append(("time/grad_input", f"the input of {module}", ordered))
-    for module, ordered in _by_module(history, "time/memory").items():
-        found.append(("time/memory", f"{module}'s last output", ordered))
     return found
 
 
@@ -141,16 +139,59 @@ def over_time(history: History, context: Context) -> list[Finding]:
             continue
         ratio, _ = median
         severity = _severity(ratio, th.TEMPORAL_RATIO_WARNING, th.TEMPORAL_RATIO_CRITICAL)
-        if metric == "time/memory" and severity == "warning":
-            # The loss reads every step: a short memory matters only if the task needs a
-            # long one, which the statistics cannot tell; below the critical ratio nothing
-            # from the sequence's start reaches its end at all.
-            severity = "info"
         if severity is not None:
-            module = TIME_STEP.match(steps[0])["tap"]
-            layer = history.meta.get("layers", {}).get(module, {})
-            gated = layer.get("type") in ("LSTM", "GRU")
-            findings.append(_time_finding(severity, ratio, what, steps, norms, gated))
+            findings.append(
+                _time_finding(severity, ratio, what, steps, norms, _gated(history, steps))
+            )
+    return findings + _memory(history)
+
+
+def _gated(history: History, steps: list[str]) -> bool:
+    module = TIME_STEP.match(steps[0])["tap"]
+    return history.meta.get("layers", {}).get(module, {}).get("type") in ("LSTM", "GRU")
+
+
+def _memory(history: History) -> list[Finding]:
+    """How far back an input still moves a torch RNN's last output (`time/memory`): info.
+
+    With a loss on every step, a memory of a few steps is all a task with short-range
+    structure needs (a trained LSTM forgets as fast as a vanilla RNN there), so a short
+    memory is not a fault the statistics can name; it is reported for tasks that need more.
+    """
+    findings = []
+    for module, steps in _by_module(history, "time/memory").items():
+        if len(steps) < 3:
+            continue
+        norms = table(history, "time/memory", last=0.5)[steps]
+        ratios = [median_ratio(norms, step, steps[-1]) for step in steps[:-1]]
+        reach = [
+            len(steps) - 1 - i
+            for i, r in enumerate(ratios)
+            if r and r[0] >= th.TEMPORAL_RATIO_WARNING
+        ]
+        horizon = max(reach, default=0)
+        if horizon >= len(steps) - 1:
+            continue  # the whole sequence reaches the end
+        first = ratios[0][0] if ratios[0] else 0.0
+        vanilla = not _gated(history, steps)
+        remedy = Remedy("lstm_cell", "An LSTM's additive cell state carries information further.")
+        findings.append(
+            Finding(
+                kind="vanishing_gradients",
+                severity="info",
+                summary=(
+                    f"{module} remembers about {horizon} of its {len(steps)} steps: an input "
+                    f"older than that moves its last output less than "
+                    f"{fmt(th.TEMPORAL_RATIO_WARNING)} as much as the newest one does (the "
+                    f"oldest: {fmt(first)}; median over the last half of training). Fine when "
+                    "the task needs no longer memory."
+                ),
+                explanation=TIME_EXPLANATION,
+                layers=(steps[0], steps[-1]),
+                evidence={"memory_steps": horizon, "first_last_ratio": first},
+                remedies=(remedy,) if vanilla else (),
+            )
+        )
     return findings
 
 

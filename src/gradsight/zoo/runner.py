@@ -4,8 +4,9 @@ A run trains the scenario's model with its own loop, watched with gradsight's de
 (`gs.watch(model, optimizer)`; `watch.step()` after a hand-written update), logs the loss
 every step, then calls `gs.diagnose(watch.history)`. The verdict:
 
-- pathological scenario: right when an expected kind is the first finding or among the
-  warning/critical findings;
+- pathological scenario: right when an expected kind is among the warning/critical
+  findings (findings come most severe first, so the first finding counts when it is one;
+  an "info" finding names nothing);
 - healthy scenario: right when there is no warning or critical finding (info is fine).
 
 `run_zoo` adds recall (pathological runs rightly named / pathological runs), the false-alarm
@@ -95,8 +96,7 @@ def judge(expected: Iterable[str], findings: list[tuple[str, str]]) -> bool:
     alarms = {kind for kind, severity in findings if severity in ALARMS}
     if not expected:
         return not alarms
-    first = findings[0][0] if findings else None
-    return first in expected or bool(alarms & expected)
+    return bool(alarms & expected)
 
 
 def family_module(family: str):

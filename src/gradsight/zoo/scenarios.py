@@ -16,7 +16,7 @@ from typing import Any
 FAMILIES = ("gpt2", "bert", "mnist_cnn", "resnet", "word_lm")
 
 # Acceptable names for the usual symptoms: a run with this pathology is rightly named when
-# one of these kinds is the first finding or among the warning/critical ones.
+# one of these kinds is among the warning/critical findings.
 LR_HIGH = frozenset({"learning_rate_too_high", "loss_spike"})
 LR_LOW = frozenset({"learning_rate_too_low", "loss_plateau"})
 
