@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import pytest
 from torch import nn
@@ -10,6 +11,11 @@ from torch import nn
 from gradsight.config import prepare
 from gradsight.doctor.config_diff import config_changes, diff_lines, toml_value
 from gradsight.remedies import apply_remedies
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 SIGMOID = {
     "task": {"name": "digits"},
@@ -54,6 +60,8 @@ CASES = [
     ("lstm", RNN, ["lstm_cell"], ["  [model]", '+ cell = "lstm"']),
     ("cnn-elu", CNN, ["elu_activation"], ["  [model]", '- activation = "tanh"',
                                           '+ activation = "elu"']),
+    ("warmup", SIGMOID, ["lr_warmup"],
+     ["  [train]", "+ schedule_options = { warmup_fraction = 0.1 }"]),
 ]  # fmt: skip
 
 
@@ -76,9 +84,12 @@ def test_a_model_the_config_cannot_build_has_no_config_form() -> None:
 
 # (value, TOML text)
 VALUES = [(True, "true"), ("relu", '"relu"'), (0.01, "0.01"), (1.0, "1.0"), (1e-5, "1e-05"),
-          (3, "3"), ('say "hi"', '"say \\"hi\\""')]  # fmt: skip
+          (3, "3"), ('say "hi"', '"say \\"hi\\""'), ([4, 8], "[4, 8]"),
+          ({"warmup_fraction": 0.1, "a b": True},
+           '{ warmup_fraction = 0.1, "a b" = true }')]  # fmt: skip
 
 
 @pytest.mark.parametrize(("value", "text"), VALUES, ids=[v[1] for v in VALUES])
 def test_toml_value(value, text) -> None:
     assert toml_value(value) == text
+    assert tomllib.loads(f"x = {text}")["x"] == value  # it reads back as the same value

@@ -45,6 +45,45 @@ class Nested(nn.Module):
         return self.head(self.acts[0](self.body(x)))
 
 
+class SlotAttention(nn.Module):
+    """Two-head self-attention whose q_norm/k_norm are disabled (nn.Identity), as timm's
+    Attention(qk_norm=False) leaves them."""
+
+    def __init__(self, dim: int = 16, heads: int = 2) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.q_norm, self.k_norm = nn.Identity(), nn.Identity()
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, d = x.shape
+        q, k, v = self.qkv(x).view(n, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k = self.q_norm(q), self.k_norm(k)
+        out = torch.softmax(q @ k.transpose(-2, -1) / (d // self.heads) ** 0.5, dim=-1) @ v
+        return self.proj(out.transpose(1, 2).reshape(n, t, d))
+
+
+class SlotNet(nn.Module):
+    """A Pre-LN block on 4 tokens of 16 features whose LayerNorms were replaced by
+    nn.Identity (ln_1, ln_f), as GPT-2 without its layer norms."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ln_1, self.ln_f = nn.Identity(), nn.Identity()
+        self.attn = SlotAttention()
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.view(len(x), 4, 16)
+        h = h + self.attn(self.ln_1(h))
+        return self.head(self.ln_f(h).mean(1))
+
+
+def layer_norms(model: nn.Module) -> list[int]:
+    return [m.normalized_shape[0] for m in model.modules() if isinstance(m, nn.LayerNorm)]
+
+
 def types(model: nn.Module) -> list[type]:
     return [type(m) for m in model.modules()]
 
@@ -83,6 +122,13 @@ APPLIES = [
     ("adam", "adaptive_optimizer", sigmoid_mlp, SGD, lambda t: t.settings["optimizer"] == "adam"),
     ("lstm", "lstm_cell", lambda: gs.models.rnn(1, 8, 1, seed=0), SGD,
      lambda t: t.model.cell == "lstm"),
+    ("warmup", "lr_warmup", sigmoid_mlp, SGD,
+     lambda t: t.settings["schedule_options"] == {"warmup_fraction": 0.1}),
+    ("layer-norm", "layer_norm", sigmoid_mlp, SGD, lambda t: layer_norms(t.model) == [16] * 3),
+    ("layer-norm-slots", "layer_norm", SlotNet, SGD,
+     lambda t: layer_norms(t.model) == [16, 16] and type(t.model.attn.q_norm) is nn.Identity),
+    ("qk-norm", "qk_norm", SlotNet, SGD,
+     lambda t: layer_norms(t.model) == [8, 8] and type(t.model.ln_1) is nn.Identity),
 ]  # fmt: skip
 
 
@@ -100,8 +146,11 @@ def test_remedy_applies_to_a_copy(name, build, settings, check, task) -> None:
 
 
 def test_changed_models_still_run(task) -> None:
-    for name in ("relu_activation", "batch_norm", "he_init"):
+    for name in ("relu_activation", "batch_norm", "he_init", "layer_norm"):
         model = REMEDY_FUNCTIONS[name](sigmoid_mlp(), SGD, task).model
+        assert model(task.x_train[:8]).shape == (8, 10)
+    for name in ("layer_norm", "qk_norm"):
+        model = REMEDY_FUNCTIONS[name](SlotNet(), SGD, task).model
         assert model(task.x_train[:8]).shape == (8, 10)
 
 
@@ -114,7 +163,15 @@ NOT_APPLICABLE = [
     ("clip-clipped", "gradient_clipping", sigmoid_mlp, {**SGD, "clip_norm": 5.0}, "already"),
     ("standardised", "normalize_inputs", sigmoid_mlp, SGD, "already standardised"),
     ("residual", "residual_connections", sigmoid_mlp, SGD, "not added automatically"),
-]
+    ("warmup-one-cycle", "lr_warmup", sigmoid_mlp, {**SGD, "schedule": "one_cycle"},
+     "sets the start"),
+    ("warmup-already", "lr_warmup", sigmoid_mlp,
+     {**SGD, "schedule_options": {"warmup_steps": 10}}, "already warms up"),
+    ("layer-norm-functional", "layer_norm", FunctionalNet, SGD, "no place to put LayerNorm"),
+    ("qk-norm-mlp", "qk_norm", sigmoid_mlp, SGD, "no q_norm/k_norm slot"),
+    ("qk-norm-inline", "qk_norm", lambda: nn.MultiheadAttention(16, 2), SGD,
+     "1 attention modules, but no q_norm"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -56,3 +56,37 @@ def test_unknown_schedule_lists_the_names():
         build_schedule("warmup", opt, 10)
     with pytest.raises(ValueError, match="schedule 'cosine'"):
         build_schedule("cosine", opt, 10, gamma=0.5)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "expected"),
+    [
+        ("constant", {"warmup_steps": 4}, [0.2, 0.4, 0.6, 0.8] + [1.0] * 6),
+        (
+            "step",
+            {"warmup_fraction": 0.4, "step_size": 3},
+            [0.2, 0.4, 0.6, 0.8, 1, 1, 1, 0.1, 0.1, 0.1],
+        ),
+        (
+            "cosine",
+            {"warmup_steps": 2},
+            [1 / 3, 2 / 3] + [(1 + math.cos(math.pi * t / 8)) / 2 for t in range(8)],
+        ),
+    ],
+    ids=["constant", "step", "cosine"],
+)
+def test_warmup_ramps_linearly_then_runs_the_schedule(name, options, expected):
+    assert learning_rates(name, 10, **options) == pytest.approx(expected, abs=1e-12)
+
+
+def test_warmup_options_are_checked():
+    opt = build_optimizer("sgd", torch.nn.Linear(2, 2).parameters(), 1.0)
+    with pytest.raises(ValueError, match="not both"):
+        build_schedule("constant", opt, 10, warmup_steps=2, warmup_fraction=0.1)
+    with pytest.raises(ValueError, match="warmup_fraction must be in"):
+        build_schedule("constant", opt, 10, warmup_fraction=1.5)
+    with pytest.raises(ValueError, match="warmup_steps must be in"):
+        build_schedule("constant", opt, 10, warmup_steps=10)
+    with pytest.raises(ValueError, match="sets the rate's start itself"):
+        build_schedule("one_cycle", opt, 10, warmup_steps=2)
+    assert build_schedule("constant", opt, 10, warmup_fraction=0.0) is None  # no warm-up

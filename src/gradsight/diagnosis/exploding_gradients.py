@@ -3,6 +3,9 @@
 Large weights multiply the back-propagated gradient by more than 1 per layer: with N(0, 1)
 weights a ReLU layer of fan-in n scales it by ~sqrt(n / 2) (He et al. 2015), and a few such
 layers turn steps into leaps (Pascanu et al. 2013).
+
+A loss that diverges without NaN while the gradient norm grows by orders of magnitude, and
+the steps gave no sign of a too-high rate, is named here too: the gradients are what grew.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from gradsight.diagnosis import thresholds as th
+from gradsight.diagnosis._loss import divergence, loss_curve
 from gradsight.diagnosis._metrics import Context, error_norms, fmt, has, median_ratio
 from gradsight.diagnosis.finding import Finding, Remedy
+from gradsight.diagnosis.learning_rate import gradients_diverged
 from gradsight.telemetry.history import History
 
 EXPLANATION = (
@@ -29,12 +34,13 @@ REMEDIES = (
 
 
 def rule(history: History, context: Context) -> list[Finding]:
-    """Growth towards the input (first/last ratio) or spikes of the global norm."""
-    if not has(history, "grad/norm"):
-        return []
+    """Growth towards the input (first/last ratio), spikes of the global norm, or a loss that
+    diverged as the gradient norm grew (`learning_rate.gradients_diverged`)."""
     findings = []
-    norms, metric, layers = error_norms(history)
-    median = median_ratio(norms, layers[0], layers[-1]) if len(layers) >= 3 else None
+    median = None
+    if has(history, "grad/norm"):
+        norms, metric, layers = error_norms(history)
+        median = median_ratio(norms, layers[0], layers[-1]) if len(layers) >= 3 else None
     if median is not None:
         ratio, count = median
         if ratio > th.EXPLODING_RATIO_WARNING:
@@ -79,6 +85,22 @@ def rule(history: History, context: Context) -> list[Finding]:
                     remedies=REMEDIES,
                 )
             )
+    growth = gradients_diverged(history, context)
+    if growth is not None:
+        diverged = divergence(loss_curve(history, context))
+        findings.append(
+            Finding(
+                kind="exploding_gradients",
+                severity="critical",
+                summary=(
+                    f"The loss diverged ({diverged}) while the global gradient norm grew "
+                    f"{fmt(growth)}-fold from the start to the end of the run."
+                ),
+                explanation=EXPLANATION,
+                evidence={"gradient_growth": growth, "divergence": diverged},
+                remedies=REMEDIES,
+            )
+        )
     return findings
 
 

@@ -23,6 +23,9 @@ FINDING_KINDS = (
     "loss_plateau",
     "non_finite",
     "covariate_shift",
+    "loss_spike",
+    "attention_collapse",
+    "residual_growth",
 )
 
 # Remedy name -> what it changes, in one line (the doctor applies them; issue "doctor").
@@ -44,6 +47,9 @@ REMEDIES: dict[str, str] = {
     "adaptive_optimizer": "Use Adam: per-parameter step sizes rescue small or uneven gradients.",
     "normalize_inputs": "Standardize the inputs: zero mean, unit variance per feature.",
     "layerwise_pretraining": "Pre-train the layers one at a time before training the whole net.",
+    "lr_warmup": "Warm the learning rate up linearly over the first steps (10%).",
+    "layer_norm": "Insert layer norm before each block: bounds what enters it, whatever the depth.",
+    "qk_norm": "Normalise queries and keys before their product: bounds the attention logits.",
 }
 
 

@@ -6,17 +6,21 @@ from torch import nn
 
 from gradsight.data.task import Task
 from gradsight.diagnosis import (
+    attention_collapse,
     covariate_shift,
     dead_units,
     exploding_gradients,
     learning_rate,
     loss_plateau,
+    loss_spike,
     non_finite,
     non_zero_centered,
+    residual_growth,
     saddle_point,
     saturated_activations,
     vanishing_gradients,
 )
+from gradsight.diagnosis._advice import advise
 from gradsight.diagnosis._metrics import Context
 from gradsight.diagnosis.finding import SEVERITY_RANK, Finding
 from gradsight.telemetry.history import History
@@ -28,6 +32,9 @@ RULES = (
     *saturated_activations.RULES,
     *dead_units.RULES,
     *learning_rate.RULES,
+    *loss_spike.RULES,
+    *attention_collapse.RULES,
+    *residual_growth.RULES,
     *loss_plateau.RULES,
     *saddle_point.RULES,
     *non_zero_centered.RULES,
@@ -46,8 +53,11 @@ def diagnose(
         task: The task, when at hand: lets the input rules check the data.
 
     Returns:
-        Findings, most severe first (rules' order within a severity).
+        Findings, most severe first (rules' order within a severity), their remedies fitted to
+        the run (`_advice`: nothing the optimizer already does, no larger steps for an
+        unstable loss, the optimizer and its settings named).
     """
     context = Context(model=model, task=task)
     findings = [finding for rule in RULES for finding in rule(history, context)]
+    findings = advise(findings, history, context)
     return sorted(findings, key=lambda f: -SEVERITY_RANK[f.severity])

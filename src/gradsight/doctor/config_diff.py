@@ -57,7 +57,13 @@ class KeyChange:
 
 
 def toml_value(value: Any) -> str:
-    """A value as TOML writes it: true, "relu", 0.01, 1.0, 1e-05."""
+    """A value as TOML writes it: true, "relu", 0.01, 1.0, 1e-05, [1, 2], and inline tables
+    such as { warmup_fraction = 0.1 } (`lr_warmup`'s schedule_options)."""
+    if isinstance(value, dict):
+        items = ", ".join(f"{_toml_key(str(k))} = {toml_value(v)}" for k, v in value.items())
+        return f"{{ {items} }}" if items else "{}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
@@ -66,6 +72,11 @@ def toml_value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)  # a TOML basic string is a JSON string for plain text
     return str(value)
+
+
+def _toml_key(key: str) -> str:
+    """A bare key when TOML allows one (letters, digits, _ and -), else a quoted one."""
+    return key if key and all(c.isalnum() or c in "_-" for c in key) else json.dumps(key)
 
 
 def _fit_default(key: str) -> Any:

@@ -30,12 +30,13 @@ from gradsight.remedies.architecture import layerwise_pretraining, lstm_cell, re
 from gradsight.remedies.base import NotApplicable, RemedyFunction, Treatment
 from gradsight.remedies.data import normalize_inputs
 from gradsight.remedies.init import glorot_init, he_init
-from gradsight.remedies.norm import batch_norm
+from gradsight.remedies.norm import batch_norm, layer_norm, qk_norm
 from gradsight.remedies.training import (
     adaptive_optimizer,
     gradient_clipping,
     lower_learning_rate,
     lr_range_test,
+    lr_warmup,
     momentum,
     raise_learning_rate,
     weight_decay,
@@ -59,6 +60,9 @@ REMEDY_FUNCTIONS: dict[str, RemedyFunction] = {
     "adaptive_optimizer": adaptive_optimizer,
     "normalize_inputs": normalize_inputs,
     "layerwise_pretraining": layerwise_pretraining,
+    "lr_warmup": lr_warmup,
+    "layer_norm": layer_norm,
+    "qk_norm": qk_norm,
 }
 assert set(REMEDY_FUNCTIONS) == set(REMEDIES), "one function per remedy name of DESIGN.md"
 
@@ -114,13 +118,16 @@ __all__ = [
     "glorot_init",
     "gradient_clipping",
     "he_init",
+    "layer_norm",
     "layerwise_pretraining",
     "leaky_relu_activation",
     "lower_learning_rate",
     "lr_range_test",
+    "lr_warmup",
     "lstm_cell",
     "momentum",
     "normalize_inputs",
+    "qk_norm",
     "raise_learning_rate",
     "relu_activation",
     "residual_connections",

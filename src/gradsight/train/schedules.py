@@ -7,6 +7,14 @@
   Learning Rates for Training Neural Networks"), `cycles` full cycles over the run.
 - `one_cycle`: warm-up to lr then annealing far below it (Smith & Topin 2019), with momentum
   cycled inversely when the optimizer has momentum or betas.
+
+Any schedule but `one_cycle` and `hessian` (which set the rate's start themselves) can start
+with a linear warm-up, the option `warmup_fraction` (of the steps) or `warmup_steps`:
+lr_0 * (t + 1) / (w + 1) for t < w, lr_0 the schedule's first rate, then the schedule over
+the remaining steps (Goyal et al. 2017, "Accurate, Large Minibatch SGD"; Vaswani et al.
+2017). Adam's first steps divide by a second-moment estimate built from few gradients;
+warm-up keeps those steps small (Liu et al. 2020, "On the Variance of the Adaptive Learning
+Rate and Beyond").
 """
 
 from __future__ import annotations
@@ -91,13 +99,53 @@ def register_schedule(name: str, factory: ScheduleFactory) -> None:
     SCHEDULES[name] = factory
 
 
+# Schedules that set the rate's start themselves: no warm-up in front of them.
+NO_WARMUP = ("one_cycle", "hessian")
+
+
+def warmup_length(
+    total_steps: int, warmup_steps: int | None = None, warmup_fraction: float | None = None
+) -> int:
+    """Warm-up steps from either option (0 when neither is given).
+
+    Raises:
+        ValueError: Both given, or a value out of range.
+    """
+    if warmup_steps is not None and warmup_fraction is not None:
+        raise ValueError("give warmup_steps or warmup_fraction, not both")
+    if warmup_fraction is not None:
+        if not 0 <= warmup_fraction < 1:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {warmup_fraction}")
+        return round(warmup_fraction * total_steps)
+    if warmup_steps is not None:
+        if isinstance(warmup_steps, bool) or not 0 <= int(warmup_steps) < total_steps:
+            raise ValueError(f"warmup_steps must be in [0, {total_steps}), got {warmup_steps}")
+        return int(warmup_steps)
+    return 0
+
+
 def build_schedule(
     name: str, optimizer: torch.optim.Optimizer, total_steps: int, **options: Any
 ) -> Scheduler | None:
-    """The scheduler called `name` for a run of `total_steps` steps (None for `constant`)."""
+    """The scheduler called `name` for a run of `total_steps` steps (None for `constant`).
+
+    `warmup_steps` or `warmup_fraction` in `options` puts a linear warm-up in front (see the
+    module docstring); the schedule then runs over the remaining steps.
+    """
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; choose one of: {', '.join(SCHEDULES)}")
+    warmup = warmup_length(
+        total_steps, options.pop("warmup_steps", None), options.pop("warmup_fraction", None)
+    )
+    if warmup and name in NO_WARMUP:
+        raise ValueError(f"schedule {name!r} sets the rate's start itself: no warm-up in front")
     try:
-        return SCHEDULES[name](optimizer, total_steps, **options)
+        main = SCHEDULES[name](optimizer, max(1, total_steps - warmup), **options)
     except TypeError as error:
         raise ValueError(f"schedule {name!r}: {error}") from None
+    if not warmup:
+        return main
+    ramp = lr_scheduler.LinearLR(optimizer, start_factor=1 / (warmup + 1), total_iters=warmup)
+    if main is None:  # constant: LinearLR holds the full rate after the ramp
+        return ramp
+    return lr_scheduler.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
