@@ -90,6 +90,13 @@ def spike_that_recovers() -> History:
     return history(loss, optimizer=SGD, per_step={"grad/norm": grads(149)})
 
 
+def spikes_that_recur() -> History:
+    loss = noisy(decay(2.3, 0.3))
+    for start in (120, 200):
+        loss[start : start + 3] *= [3.0, 2.5, 1.8]
+    return history(loss, optimizer=SGD, per_step={"grad/norm": grads(119)})
+
+
 def smooth_healthy() -> History:
     return history(noisy(decay(2.3, 0.3)), optimizer=SGD, per_step={"grad/norm": grads()})
 
@@ -246,11 +253,15 @@ def remedies(findings: list[Finding]) -> set[str]:
 
 
 CASES = [
-    Case("spike-that-recovers", spike_that_recovers, found=("loss_spike",),
+    Case("one-spike-that-recovers", spike_that_recovers, healthy=True,
          absent=("learning_rate_too_high", "loss_plateau"),
-         check=lambda fs: first("loss_spike", fs).steps[0] == 150
+         check=lambda fs: first("loss_spike", fs).severity == "info"
+         and first("loss_spike", fs).steps[0] == 150
          and first("loss_spike", fs).evidence["first_layer"] == "fc2"
          and "raise_learning_rate" not in remedies(fs)),
+    Case("spikes-that-recur", spikes_that_recur, found=("loss_spike",),
+         absent=("loss_plateau",),
+         check=lambda fs: first("loss_spike", fs).evidence["spikes"] == 2),
     Case("smooth-healthy-curve", smooth_healthy, healthy=True),
     Case("converged-fine-tuned-further", converged_fine_tuned, absent=("loss_plateau",)),
     Case("converged-with-task", lambda: history(noisy(np.full(STEPS, 0.05), 0.01)),

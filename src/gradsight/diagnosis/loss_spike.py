@@ -9,6 +9,9 @@ Instability in Large-Scale Machine Learning"). Training often recovers, at the c
 steps spent, and the next spike may not recover: a spike that never recovers is a learning
 rate too high (`learning_rate`).
 
+A single spike the run recovered from, in a run that went on to learn, is reported as
+"info"; repeated spikes, or one the loss is still up from, as a warning.
+
 Each step's loss is compared with the median of the steps before it, in units of their
 robust spread (`_loss.spikes`); the layer named is the one whose gradient norm jumped first,
 and most, at or just before the spike.
@@ -16,7 +19,8 @@ and most, at or just before the spike.
 
 from __future__ import annotations
 
-from gradsight.diagnosis._loss import first_jumping_layer, spikes
+from gradsight.diagnosis import thresholds as th
+from gradsight.diagnosis._loss import first_jumping_layer, loss_curve, spikes
 from gradsight.diagnosis._metrics import Context, fmt, run_text
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.telemetry.history import History
@@ -37,11 +41,23 @@ def rule(history: History, context: Context) -> list[Finding]:
         else ""
     )
     run = run_text(history)
+    # One spike, recovered, in a run that went on to learn clearly (below the uniform guess,
+    # or its start, by CHANCE_MARGIN, without giving its progress back) cost only the steps
+    # it took to recover: worth knowing, not a fault. Repeated or unrecovered spikes are.
+    curve = loss_curve(history, context)
+    level = (curve.chance or curve.start) if curve is not None else None
+    learned = (
+        curve is not None
+        and level is not None
+        and not curve.regressed
+        and curve.end_median < (1 - th.CHANCE_MARGIN) * level
+    )
+    isolated = len(shown) == 1 and first.recovered
     more = f" ({len(shown)} spikes, the largest +{fmt(100 * biggest.relative_jump)}%)"
     return [
         Finding(
             kind="loss_spike",
-            severity="warning",
+            severity="info" if isolated and learned else "warning",
             summary=(
                 f"The loss spiked at step {first.step}: from {fmt(first.reference)} to "
                 f"{fmt(first.peak)} (+{fmt(100 * first.relative_jump)}%, {fmt(first.spreads)} "
