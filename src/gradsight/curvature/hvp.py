@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, jvp
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from gradsight.curvature._checks import check_choice
 from gradsight.curvature._state import preserved
@@ -183,7 +184,9 @@ class HessianOperator:
         parts = unflatten(vector.to(device=self.device, dtype=self.dtype), self.params)
         product = self._reverse if self.method == "reverse" else self._forward
         total, count = None, 0
-        with torch.enable_grad():
+        # The fused attention kernels have no double backward; the math one does (and gives
+        # the same values): Hugging Face and nn.MultiheadAttention models call SDPA.
+        with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH):
             for index, (inputs, targets) in enumerate(self.batches):
                 size = len(targets)
                 hv = flatten(

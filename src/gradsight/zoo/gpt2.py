@@ -179,3 +179,29 @@ def _probe(
     result.update(norm_summary(clip_norms))
     model.zero_grad(set_to_none=True)
     return result
+
+
+def model(seed: int = 0, *, vocab: int = 32, block_size: int = 16, **config) -> nn.Module:
+    """A fresh tiny GPT2LMHeadModel (2 layers, 32 wide, 4 heads, no dropout), as a model
+    factory for `gs.doctor`: `functools.partial(model, vocab=...)` pickles for executors."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    settings = {"n_embd": 32, "n_layer": 2, "n_head": 4, "resid_pdrop": 0.0}
+    settings |= {"embd_pdrop": 0.0, "attn_pdrop": 0.0, **config}
+    return GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=vocab, n_positions=block_size, bos_token_id=0, eos_token_id=0, **settings
+        )
+    )
+
+
+def next_token_data(
+    seed: int = 0, *, vocab: int = 32, block_size: int = 16, windows: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) of next-token prediction on a sparse Markov chain: windows (N, T)
+    and the same windows shifted by one token, for `gs.doctor(..., (inputs, targets))`."""
+    generator = torch.Generator().manual_seed(seed)
+    chain = sparse_markov(vocab, 3, generator)
+    tokens = sample_markov(chain, windows, block_size + 1, generator)  # (N, T + 1)
+    return tokens[:, :-1], tokens[:, 1:]
