@@ -444,3 +444,34 @@ def test_watching_an_lstm_with_dropout_does_not_change_training_bit_for_bit():
                 losses.append(loss.detach())
         runs.append(torch.stack(losses))
     assert torch.equal(runs[0], runs[1])
+
+
+def test_bert_every_layer_is_measured():
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=30, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=16, num_labels=3,
+    )  # fmt: skip
+    model = transformers.BertForSequenceClassification(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.randint(0, 30, (4, 10))
+    mask = torch.ones_like(x)
+    mask[0, 7:] = 0  # padding: masked keys
+    with gs.watch(model, optimizer, activations_every=1) as w:
+        loss = model(input_ids=x, attention_mask=mask, labels=torch.tensor([0, 1, 2, 0])).loss
+        loss.backward()
+        optimizer.step()
+    measured = set(w.history.layers("act/mean"))
+    for layer in range(2):
+        prefix = f"bert.encoder.layer.{layer}"
+        for part in (
+            "attention.self.query",
+            "intermediate.dense",
+            "intermediate.intermediate_act_fn",
+            "output.LayerNorm",
+        ):
+            assert f"{prefix}.{part}" in measured
+        assert f"{prefix}.attention.self" in w.history.layers("attn/entropy_ratio")
+        assert prefix in w.history.layers("resid/norm")
+    assert "bert.pooler.activation" in w.history.layers("act/saturated")  # its tanh
+    assert w.history.last("out/classes") == 3
