@@ -67,6 +67,7 @@ class Activations:
         self._stats: dict[str, ActivationStats] = {}
         self._output_grads: dict[str, list[float]] = defaultdict(list)
         self._previous_unit_mean: dict[str, np.ndarray] = {}
+        self._enter_hook = recorder.hook(self._enter_act)
 
     # ---- hooks -----------------------------------------------------------------------------
 
@@ -75,9 +76,11 @@ class Activations:
         if self._handles:
             return
         for watched in self.modules:
-            hook = partial(self._on_output, watched.name, watched.kind, watched.unit_dim)
+            hook = self.recorder.hook(
+                partial(self._on_output, watched.name, watched.kind, watched.unit_dim)
+            )
             if watched.unit_dim is None:  # an activation module: its inner calls are its own
-                self._handles.append(watched.module.register_forward_pre_hook(self._enter_act))
+                self._handles.append(watched.module.register_forward_pre_hook(self._enter_hook))
                 self._handles.append(watched.module.register_forward_hook(hook, always_call=True))
             else:
                 self._handles.append(watched.module.register_forward_hook(hook))
@@ -102,7 +105,6 @@ class Activations:
     def _enter_act(self, module: nn.Module, args: Any) -> None:
         self._inside_activation += 1
 
-    @torch.compiler.disable  # keep Dynamo out of the hooks (no per-layer recompiles)
     def _on_output(self, name: str, kind: str, unit_dim: int | None, module, args, out) -> None:
         if unit_dim is None:
             self._inside_activation = max(self._inside_activation - 1, 0)
@@ -116,7 +118,6 @@ class Activations:
             self._last_layer = name
         self._measure(name, kind, out)
 
-    @torch.compiler.disable
     def _on_function(self, function: Callable, args: tuple, kwargs: dict, out: Any) -> bool:
         if self._inside_activation or not isinstance(out, Tensor):
             return False
@@ -138,9 +139,8 @@ class Activations:
             reduce_ops(kind, self.histograms),
         )
         if self.grads and out.requires_grad:
-            out.register_hook(partial(self.on_output_grad, name))
+            out.register_hook(self.recorder.hook(partial(self.on_output_grad, name)))
 
-    @torch.compiler.disable
     def on_output_grad(self, name: str, grad: Tensor) -> None:
         """Queue |dL/d output|^2 of `name` (calls of one step add up)."""
         # Squared, so processes add up: with a mean loss over W equal shards, the gradient at

@@ -66,13 +66,14 @@ class FunctionTap(TorchFunctionMode):
     Attributes:
         handlers: Function -> handler.
         sites: Names of the modules where a call was measured ("" for the model's own
-            forward); None until the first logged forward pass has run.
+            forward), with the functions measured there; None until the first logged
+            forward pass has run. A site is entered while one of its functions has a handler.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.handlers: dict[Callable, Handler] = {}
-        self.sites: set[str] | None = None
+        self.sites: dict[str, set[Callable]] | None = None
         self.active = False
         self._depth = 0
         self._stack: list[str] = []  # running modules, during the discovery pass
@@ -84,7 +85,7 @@ class FunctionTap(TorchFunctionMode):
         result = func(*args, **kwargs)
         handler = self.handlers.get(func)
         if handler is not None and handler(func, args, kwargs, result) and self._discovery:
-            self.sites.add(self._stack[-1] if self._stack else "")
+            self.sites.setdefault(self._stack[-1] if self._stack else "", set()).add(func)
         return result
 
     def enter(self) -> None:
@@ -111,7 +112,7 @@ class FunctionTap(TorchFunctionMode):
         if not self.handlers:
             return []
         if self.sites is None:
-            self.sites = set()
+            self.sites = {}
             self._names = {id(m): name for name, m in model.named_modules()}
             self._discovery = [
                 module_hooks.register_module_forward_pre_hook(self._push),
@@ -119,12 +120,13 @@ class FunctionTap(TorchFunctionMode):
             ]
             self.enter()
             return []
-        if "" in self.sites:
+        sites = {name for name, functions in self.sites.items() if functions & self.handlers.keys()}
+        if "" in sites:
             self.enter()
             return []
         handles = []
         for name, module in model.named_modules():
-            if name in self.sites:
+            if name in sites:
                 handles.append(module.register_forward_pre_hook(self._enter_site))
                 handles.append(module.register_forward_hook(self._exit_site, always_call=True))
         return handles

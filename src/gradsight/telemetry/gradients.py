@@ -57,15 +57,20 @@ class GradientNorms:
         if not due(self.every, self.recorder.step):
             return
         params = self.layout.params
-        read = {i for indices, _ in self._reads for i in indices}
-        present = [
-            i
-            for i, p in enumerate(params)
-            if p.grad is not None and i not in read and (only is None or id(p) in only)
-        ]
+        if only is None and not self._reads:  # the usual case: one read per step
+            present = [i for i, p in enumerate(params) if p.grad is not None]
+        else:
+            read = {i for indices, _ in self._reads for i in indices}
+            present = [
+                i
+                for i, p in enumerate(params)
+                if p.grad is not None and i not in read and (only is None or id(p) in only)
+            ]
         if not present:
             return
-        grads = [_dense(params[i].grad.detach()) for i in present]
+        grads = [params[i].grad.detach() for i in present]
+        if self.layout.sparse:
+            grads = [_dense(g) for g in grads]
         tensors = [torch.stack(torch._foreach_norm(grads))]  # (P,): one kernel for all
         if due(self.max_every, self.recorder.step):
             # On the slower schedule: torch's CPU inf-norm costs ~15 2-norms; aminmax (min and

@@ -102,6 +102,7 @@ class ParameterLayout:
         layer_index: `layer_of` as a (P,) long tensor on the parameters' device.
         tied: For each shared parameter's name, the other qualified names it goes by.
         frozen: Names of the parameters that do not require gradients (not measured).
+        sparse: Some module may produce sparse gradients (nn.Embedding(sparse=True)).
     """
 
     names: list[str]
@@ -111,6 +112,7 @@ class ParameterLayout:
     layer_index: torch.Tensor
     tied: dict[str, list[str]] = field(default_factory=dict)
     frozen: list[str] = field(default_factory=list)
+    sparse: bool = False
 
     def describe(self, model: nn.Module | None = None) -> dict[str, dict]:
         """`{layer: {"type", "params", "shapes", "tied"}}` as JSON values (History.meta);
@@ -170,7 +172,8 @@ def parameter_layout(model: nn.Module) -> ParameterLayout:
     device = params[0].device if params else torch.device("cpu")
     layer_of = [layers.index(o) for o in owners]
     index = torch.tensor(layer_of, dtype=torch.long, device=device)
-    return ParameterLayout(names, params, layers, layer_of, index, tied, frozen)
+    sparse = any(getattr(m, "sparse", False) is True for m in model.modules())
+    return ParameterLayout(names, params, layers, layer_of, index, tied, frozen, sparse)
 
 
 def activation_kind(module: nn.Module) -> str | None:

@@ -10,8 +10,10 @@ pass on the steps that log activations, disarms them before the optimizer step, 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Protocol
 
+import torch
 from torch import Tensor
 
 from gradsight.telemetry.history import History
@@ -30,13 +32,21 @@ class Recorder:
         step: The optimizer step in progress (from 0).
         history: Where host values are logged.
         transfer: The queue of device values (see `telemetry.transfer`).
+        compiled: The model runs under torch.compile (see `hook`).
     """
 
-    def __init__(self, history: History, transfer: Transfer) -> None:
+    def __init__(self, history: History, transfer: Transfer, compiled: bool = False) -> None:
         self.step = 0
         self.history = history
         self.transfer = transfer
+        self.compiled = compiled
         self._warned: set[str] = set()
+
+    def hook(self, fn: Callable) -> Callable:
+        """`fn` as a hook: kept out of Dynamo's tracing when the model is compiled (no
+        per-layer graph breaks or recompiles); as it is otherwise, where the wrapper would
+        only cost time (a few microseconds a call)."""
+        return torch.compiler.disable(fn) if self.compiled else fn
 
     def warn_once(self, key: str, message: str) -> None:
         """A RuntimeWarning, once per key (a module skipped, an input not measured)."""

@@ -169,13 +169,10 @@ class ActivationStats:
 
 def layer_norms(values: np.ndarray, owners: list[int], layers: int) -> np.ndarray:
     """Per-layer norms sqrt(sum of squares) from per-parameter norms; NaN where a layer had none."""
-    out = np.full(layers, np.nan)
-    squares = np.zeros(layers)
-    np.add.at(squares, owners, np.asarray(values, dtype=np.float64) ** 2)
-    present = np.zeros(layers, dtype=bool)
-    present[owners] = True
-    out[present] = np.sqrt(squares[present])
-    return out
+    values = np.asarray(values, dtype=np.float64)
+    squares = np.bincount(owners, weights=values * values, minlength=layers)
+    present = np.bincount(owners, minlength=layers) > 0
+    return np.where(present, np.sqrt(squares), np.nan)
 
 
 def layer_maxima(values: np.ndarray, owners: list[int], layers: int) -> np.ndarray:

@@ -86,10 +86,13 @@ class Temporal:
         """Install forward hooks on the taps and the RNN modules."""
         if self._handles:
             return
+        hook = self.recorder.hook
         for name, tap in self.taps:
-            self._handles.append(tap.register_forward_hook(partial(self._on_hidden_state, name)))
+            self._handles.append(
+                tap.register_forward_hook(hook(partial(self._on_hidden_state, name)))
+            )
         for name, rnn in self.rnns:
-            self._handles.append(rnn.register_forward_hook(partial(self._on_rnn, name)))
+            self._handles.append(rnn.register_forward_hook(hook(partial(self._on_rnn, name))))
 
     def disarm(self) -> None:
         """Remove the hooks."""
@@ -101,14 +104,14 @@ class Temporal:
         """Time steps count from 0 in each forward pass."""
         self._tap_calls.clear()
 
-    @torch.compiler.disable
     def _on_hidden_state(self, name: str, module, args, out: Tensor) -> None:
         t = self._tap_calls[name]
         self._tap_calls[name] += 1
         if self.activations.grads and torch.is_grad_enabled() and out.requires_grad:
-            out.register_hook(partial(self.activations.on_output_grad, f"{name}[{t}]"))
+            out.register_hook(
+                self.recorder.hook(partial(self.activations.on_output_grad, f"{name}[{t}]"))
+            )
 
-    @torch.compiler.disable
     def _on_rnn(self, name: str, module: nn.RNNBase, args, out) -> None:
         if self._probing or not (torch.is_grad_enabled() and module.training):
             return
@@ -119,11 +122,15 @@ class Temporal:
             return
         time_dim = 1 if module.batch_first and sequence.dim() == 3 else 0
         if sequence.requires_grad:
-            sequence.register_hook(partial(self._on_grad, name, "time/grad_input", time_dim))
+            sequence.register_hook(
+                self.recorder.hook(partial(self._on_grad, name, "time/grad_input", time_dim))
+            )
         else:
             self.without_input_grad.add(name)
         if output.requires_grad:
-            output.register_hook(partial(self._on_grad, name, "time/grad_output", time_dim))
+            output.register_hook(
+                self.recorder.hook(partial(self._on_grad, name, "time/grad_output", time_dim))
+            )
         self._probing = True
         try:
             squares = memory_probe(module, sequence, args[1] if len(args) > 1 else None, time_dim)
@@ -131,7 +138,6 @@ class Temporal:
             self._probing = False
         self._send_squares(name, "time/memory", squares)
 
-    @torch.compiler.disable
     def _on_grad(self, name: str, metric: str, time_dim: int, grad: Tensor) -> None:
         self._send_squares(name, metric, _time_norms(grad, time_dim))
 

@@ -1,6 +1,6 @@
 """Transformer quantities: attention entropy and logits, the residual stream, output logits.
 
-On the steps that log activations only:
+On the steps that log activations only (attention on every other one of them):
 - `attn/entropy` (nats), `attn/entropy_ratio` and `attn/logit_max` per attention module:
   the entropy H = -sum_k p_k log p_k of each query's attention distribution, averaged over
   batch, heads and queries; the ratio H / log(n) to a uniform distribution over the n keys
@@ -35,6 +35,8 @@ from gradsight.telemetry.layers import attention_modules, residual_blocks
 from gradsight.telemetry.recorder import Recorder
 
 SOFTMAX_FUNCTIONS = (F.softmax, torch.softmax, torch.Tensor.softmax)
+# Attention statistics on every ATTENTION_EVERY-th step that logs activations.
+ATTENTION_EVERY = 2
 ATTENTION_FUNCTIONS = (F.scaled_dot_product_attention, F.multi_head_attention_forward)
 
 
@@ -139,19 +141,25 @@ class TransformerStats:
         self._handles: list[Any] = []
         self._stack: list[str] = []
         self.classes = 0  # the last dimension of the model's logits
+        self._arms = 0
         self._sums: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
 
     def arm(self) -> None:
-        """Install the hooks and handlers for this step."""
+        """Install the hooks and handlers for this step: attention on every other step
+        that logs activations (intercepting an attention module's calls costs about as much
+        as all the other activation statistics of a small transformer)."""
         if self._handles:
             return
-        for name, module in self.attention:
-            self._handles.append(module.register_forward_pre_hook(partial(self._push, name)))
-            self._handles.append(module.register_forward_hook(self._pop, always_call=True))
+        self._arms += 1
+        hook = self.recorder.hook
+        attention = self.attention if self._arms % ATTENTION_EVERY == 1 % ATTENTION_EVERY else []
+        for name, module in attention:
+            self._handles.append(module.register_forward_pre_hook(hook(partial(self._push, name))))
+            self._handles.append(module.register_forward_hook(hook(self._pop), always_call=True))
         for name, block in self.blocks:
-            hook = partial(self._on_block, name)
-            self._handles.append(block.register_forward_hook(hook, with_kwargs=True))
-        if self.attention:
+            on_block = hook(partial(self._on_block, name))
+            self._handles.append(block.register_forward_hook(on_block, with_kwargs=True))
+        if attention:
             for function in SOFTMAX_FUNCTIONS:
                 self.tap.handlers[function] = self._on_softmax
             self.tap.handlers[F.scaled_dot_product_attention] = self._on_sdpa
@@ -180,7 +188,6 @@ class TransformerStats:
     def _training(self) -> bool:
         return bool(self._stack) and torch.is_grad_enabled()
 
-    @torch.compiler.disable
     def _on_softmax(self, function, args: tuple, kwargs: dict, out: Any) -> bool:
         if not self._training() or not isinstance(out, Tensor) or out.dim() != 4:
             return False
@@ -191,7 +198,6 @@ class TransformerStats:
         self._send_attention(self._stack[-1], out, logits)
         return True
 
-    @torch.compiler.disable
     def _on_sdpa(self, function, args: tuple, kwargs: dict, out: Any) -> bool:
         if not self._training():
             return False
@@ -200,7 +206,6 @@ class TransformerStats:
         self._send_attention(self._stack[-1], probs, logits)
         return True
 
-    @torch.compiler.disable
     def _on_mha(self, function, args: tuple, kwargs: dict, out: Any) -> bool:
         if not self._training():
             return False
@@ -217,7 +222,6 @@ class TransformerStats:
         sums = attention_reductions(probs, logits)
         self._send(("attn", name), [sums[:3], sums[3:]], ["sum", "max"], rows)
 
-    @torch.compiler.disable
     def _on_block(self, name: str, module: nn.Module, args, kwargs, out) -> None:
         if not (torch.is_grad_enabled() and module.training):
             return
@@ -228,7 +232,6 @@ class TransformerStats:
         square = torch.linalg.vector_norm(h.detach().float()).square().reshape(1)
         self._send(("resid", name), [square], ["sum"], h.numel() * self.recorder.world)
 
-    @torch.compiler.disable
     def on_model_output(self, out: Any) -> None:
         """Statistics of the model's logits (called from the watch's root forward hook)."""
         logits = getattr(out, "logits", None) if not isinstance(out, Tensor) else out

@@ -88,7 +88,10 @@ class Watch:
         run_dir, tensorboard_dir = (
             (opts.run_dir, opts.tensorboard_dir) if rank == 0 else (None,) * 2
         )
-        self._compiled = model is not unwrap(model) and hasattr(model, "_orig_mod")
+        # torch.compile(model) wraps it; model.compile() compiles it in place.
+        self._compiled = hasattr(model, "_orig_mod") or bool(
+            getattr(model, "_compiled_call_impl", None)
+        )
         self.model = unwrap(model)
         self.optimizer = unwrap_optimizer(optimizer) if optimizer is not None else None
         self.every, self.updates_every = opts.every, opts.updates_every
@@ -110,9 +113,8 @@ class Watch:
         self._step_done = False
         self._inputs: tuple[tuple, dict] | None = None
         self._acts_now = False
-        self._in_logged_forward = False
         self._site_handles: list[Any] = []
-        self._recorder = Recorder(self.history, Transfer(world))
+        self._recorder = Recorder(self.history, Transfer(world), compiled=self._compiled)
         rec = self._recorder
         self._monitor = NonFiniteMonitor(
             self.history, opts.on_nonfinite, self._replay, enabled=opts.check_nonfinite
@@ -147,10 +149,8 @@ class Watch:
 
     def _install(self) -> list[Any]:
         model = self.model
-        handles = [
-            model.register_forward_pre_hook(self._on_forward_start, with_kwargs=True),
-            model.register_forward_hook(self._on_forward_end, always_call=True),
-        ]
+        start = self._recorder.hook(self._on_forward_start)
+        handles = [model.register_forward_pre_hook(start, with_kwargs=True)]
         if self.optimizer is not None:
             handles.append(self.optimizer.register_step_pre_hook(self._before_step))
             handles.append(self.optimizer.register_step_post_hook(self._after_step))
@@ -163,7 +163,6 @@ class Watch:
     def _logs(self, every: int, step: int | None = None) -> bool:
         return due(every, self._step if step is None else step)
 
-    @torch.compiler.disable  # keep Dynamo out of the hooks (no per-layer recompiles)
     def _on_forward_start(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         if self._measuring or not torch.is_grad_enabled():
             return  # evaluation, the non-finite replay, or a curvature estimate
@@ -172,28 +171,28 @@ class Watch:
             self._step_done = False
         self._inputs = (args, kwargs)  # a reference, for the replay after a non-finite step
         self._acts_now = self._logs(self.activations_every)
+        if not self._acts_now:
+            return  # the whole cost of a forward pass that logs nothing
+        self._end_forward()  # a pass that raised, or a nested call of the model
         for quantity in self._forward_quantities:
-            if self._acts_now:
-                quantity.arm()
+            quantity.arm()
             quantity.start_forward()
-        self._end_forward()  # a pass that raised before its end hook ran
-        if self._acts_now and module.training and not self._compiled:
+        if module.training and not self._compiled:
             self._site_handles = self._tap.start_forward(self.model)
-            self._in_logged_forward = True
+        # Seen by this very call: torch reads a module's forward hooks after its forward.
+        end = self._recorder.hook(self._on_forward_end)
+        self._site_handles.append(module.register_forward_hook(end, always_call=True))
 
-    @torch.compiler.disable
     def _on_forward_end(self, module: nn.Module, args: tuple, out: Any) -> None:
-        if self._in_logged_forward:
-            self._end_forward()
-            if torch.is_grad_enabled() and module.training:
-                self._transformer.on_model_output(out)
+        self._end_forward()
+        if torch.is_grad_enabled() and module.training:
+            self._transformer.on_model_output(out)
 
     def _end_forward(self) -> None:
         for handle in self._site_handles:
             handle.remove()
         self._site_handles = []
         self._tap.end_forward()
-        self._in_logged_forward = False
 
     def _disarm(self) -> None:
         self._end_forward()
