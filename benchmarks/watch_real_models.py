@@ -1,11 +1,11 @@
 """Cost of `gs.watch` at its defaults on models written as public projects write them.
 
-- `gpt2`: Hugging Face GPT2LMHeadModel from a tiny config (4 layers, 64 wide, 4 heads,
-  vocabulary 128, 32 tokens, batch 16), AdamW, trained on random tokens; with the defaults
+- `gpt2`: the zoo's Hugging Face GPT2LMHeadModel (`gradsight.zoo.gpt2.model`) with 4 layers,
+  64 wide, 4 heads, vocabulary 128, 32 tokens, batch 16, AdamW, on random tokens; with the defaults
   every block's activations, attention, residual stream and logits are measured every 10th
   step, gradient norms every step;
-- `mnist_cnn`: pytorch/examples' MNIST network on 8x8 inputs with F.relu in its forward
-  (the functional activations are measured through a TorchFunctionMode), Adadelta, batch 64.
+- `mnist_cnn`: the zoo's pytorch/examples MNIST network on 8x8 inputs, F.relu in its
+  forward (measured through a TorchFunctionMode), Adadelta, batch 64.
 
 Prints one JSON line per model: the median step time of bare training and of the watched
 loop, measured in one process in alternating blocks so machine noise hits both alike, and
@@ -19,28 +19,24 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 import warnings
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from watch_overhead import time_block  # this folder: run as a script
 
 import gradsight as gs
 
 
 def gpt2() -> tuple[nn.Module, Callable, torch.optim.Optimizer]:
-    from transformers import GPT2Config, GPT2LMHeadModel
     from transformers.utils import logging
 
+    from gradsight.zoo import gpt2 as zoo_gpt2
+
     logging.set_verbosity_error()
-    torch.manual_seed(0)
-    config = GPT2Config(
-        n_layer=4, n_embd=64, n_head=4, vocab_size=128, n_positions=32, bos_token_id=0,
-        eos_token_id=0,
-    )  # fmt: skip
-    model = GPT2LMHeadModel(config)
+    model = zoo_gpt2.model(vocab=128, block_size=32, n_layer=4, n_embd=64)
     tokens = torch.randint(0, 128, (16, 32), generator=torch.Generator().manual_seed(0))
 
     def loss(m: nn.Module) -> torch.Tensor:
@@ -49,30 +45,11 @@ def gpt2() -> tuple[nn.Module, Callable, torch.optim.Optimizer]:
     return model, loss, torch.optim.AdamW(model.parameters(), lr=1e-3)
 
 
-class MnistNet(nn.Module):
-    """pytorch/examples mnist/main.py's Net, sized for 8x8 digits."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, 1)
-        self.conv2 = nn.Conv2d(32, 64, 3, 1)
-        self.dropout1 = nn.Dropout(0.25)
-        self.dropout2 = nn.Dropout(0.5)
-        self.fc1 = nn.Linear(256, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.conv1(x))  # (B, 32, 6, 6)
-        x = F.relu(self.conv2(x))  # (B, 64, 4, 4)
-        x = F.max_pool2d(x, 2)  # (B, 64, 2, 2)
-        x = torch.flatten(self.dropout1(x), 1)
-        x = self.dropout2(F.relu(self.fc1(x)))
-        return F.log_softmax(self.fc2(x), dim=1)
-
-
 def mnist_cnn() -> tuple[nn.Module, Callable, torch.optim.Optimizer]:
+    from gradsight.zoo.mnist_cnn import Net
+
     torch.manual_seed(0)
-    model = MnistNet()
+    model = Net()
     generator = torch.Generator().manual_seed(0)
     x, y = torch.randn(64, 1, 8, 8, generator=generator), torch.randint(0, 10, (64,))
 
@@ -95,13 +72,6 @@ def step_fn(model, loss_fn, optimizer, log=None) -> Callable[[], None]:
             log(loss=loss)
 
     return step
-
-
-def time_block(step: Callable[[], None], steps: int) -> float:
-    started = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - started) / steps
 
 
 def measure(name: str, blocks: int, steps: int) -> dict:

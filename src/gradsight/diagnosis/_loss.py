@@ -46,6 +46,15 @@ def chance_loss(history: History, context: Context) -> float | None:
         if task.loss == "cross_entropy" and task.output_size >= 2:
             return math.log(task.output_size)
         return None
+    found = output_entropy_and_first_loss(history)
+    if found is None:
+        return None
+    chance, first = found
+    return chance if abs(first - chance) <= th.CHANCE_START_TOLERANCE * chance else None
+
+
+def output_entropy_and_first_loss(history: History) -> tuple[float, float] | None:
+    """(log of `out/classes`, the first finite loss), or None when either is unknown."""
     if not (has(history, "out/classes") and has(history, "loss")):
         return None
     classes = history.series("out/classes").to_numpy()
@@ -53,9 +62,7 @@ def chance_loss(history: History, context: Context) -> float | None:
     loss = finite_loss(history)
     if not classes.size or classes.max() < 2 or loss.empty:
         return None
-    chance = math.log(float(classes.max()))
-    first = float(loss.iloc[0])
-    return chance if abs(first - chance) <= th.CHANCE_START_TOLERANCE * chance else None
+    return math.log(float(classes.max())), float(loss.iloc[0])
 
 
 def smoothed(loss: pd.Series) -> np.ndarray:

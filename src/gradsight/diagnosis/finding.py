@@ -10,7 +10,7 @@ from typing import Any, Literal
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
-# The fixed vocabulary of DESIGN.md.
+# The finding kinds: a fixed vocabulary (names are added, never renamed).
 FINDING_KINDS = (
     "vanishing_gradients",
     "exploding_gradients",
@@ -28,7 +28,7 @@ FINDING_KINDS = (
     "residual_growth",
 )
 
-# Remedy name -> what it changes, in one line (the doctor applies them; issue "doctor").
+# Remedy name -> what it changes, in one line (gradsight.remedies applies them).
 REMEDIES: dict[str, str] = {
     "relu_activation": "Replace sigmoid/tanh by ReLU: its derivative is 1 for active units.",
     "leaky_relu_activation": "Use LeakyReLU: a small slope for x < 0 keeps units from dying.",

@@ -20,7 +20,11 @@ import math
 import numpy as np
 
 from gradsight.diagnosis import thresholds as th
-from gradsight.diagnosis._loss import divergence, finite_loss, loss_curve
+from gradsight.diagnosis._loss import (
+    divergence,
+    loss_curve,
+    output_entropy_and_first_loss,
+)
 from gradsight.diagnosis._metrics import Context, fmt, has, loss_ends
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.diagnosis.learning_rate import too_low_evidence, unstable_loss
@@ -50,15 +54,11 @@ def pretrained_start(history: History) -> float | None:
     """log(classes) when the first loss is far below it (below `1 - CHANCE_START_TOLERANCE`
     of it) with `out/classes` known: as a cross-entropy, a loss that starts there comes from
     a model trained before this run; None otherwise."""
-    if not (has(history, "out/classes") and has(history, "loss")):
+    found = output_entropy_and_first_loss(history)
+    if found is None:
         return None
-    classes = history.series("out/classes").to_numpy()
-    classes = classes[np.isfinite(classes)]
-    loss = finite_loss(history)
-    if not classes.size or classes.max() < 2 or loss.empty:
-        return None
-    chance = math.log(float(classes.max()))
-    return chance if 0 <= float(loss.iloc[0]) < (1 - th.CHANCE_START_TOLERANCE) * chance else None
+    chance, first = found
+    return chance if 0 <= first < (1 - th.CHANCE_START_TOLERANCE) * chance else None
 
 
 def rule(history: History, context: Context) -> list[Finding]:

@@ -1,6 +1,6 @@
 """History: the long-format table of everything measured during a run.
 
-Rows are `(step, name, layer, value)`; `name` is `group/stat` (DESIGN.md's metric vocabulary)
+Rows are `(step, name, layer, value)`; `name` is `group/stat` (`grad/norm`, `act/dead`, ...)
 and `layer` the module's qualified name ("" for global rows). Rows are kept as columns of
 Python lists while training (appending is cheap) and turned into a pandas DataFrame on demand.
 
