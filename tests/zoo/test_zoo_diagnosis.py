@@ -10,11 +10,8 @@ from gradsight.zoo import run_scenario, select
 SUBSET = [
     "mnist_cnn/healthy",
     "mnist_cnn/dead_relu",
-    "mnist_cnn/sigmoid_saturated",
-    "mnist_cnn/lr_too_low",
     "gpt2/healthy",
     "gpt2/lr_too_high",
-    "bert/lr_too_high",
     "word_lm/lstm_healthy",
     "word_lm/rnn_relu_no_clip",
 ]

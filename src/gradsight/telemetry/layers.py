@@ -145,6 +145,12 @@ def unwrap(model: nn.Module) -> nn.Module:
             return model
 
 
+def is_compiled(model: nn.Module) -> bool:
+    """Whether the model runs under torch.compile: wrapped by `torch.compile(model)`, or
+    compiled in place by `model.compile()`."""
+    return hasattr(model, "_orig_mod") or bool(getattr(model, "_compiled_call_impl", None))
+
+
 def parameter_layout(model: nn.Module) -> ParameterLayout:
     """Group the trainable parameters of `model` by owning module."""
     seen: dict[int, str] = {}

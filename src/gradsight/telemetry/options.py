@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from gradsight.telemetry.history import History
+from gradsight.telemetry.run_dir import RunDir
 
 SCHEDULES = ("every", "updates_every", "activations_every")
 
@@ -48,6 +49,22 @@ class WatchOptions:
             self.curvature_batch is None or self.curvature_loss_fn is None
         ):
             raise ValueError("curvature_every needs curvature_batch and curvature_loss_fn")
+
+    def open_history(self, model: nn.Module, rank: int) -> tuple[RunDir | None, History]:
+        """The run directory (rank 0 only: one writer) and the History rows go to, with the
+        TensorBoard sink attached when `tensorboard_dir` is set (rank 0 only)."""
+        run = None
+        if self.run_dir is not None and rank == 0:
+            config = {"model": type(model).__name__, "watch": self.schedules}
+            run = RunDir(self.run_dir, config)
+        history = self.history
+        if history is None:
+            history = History(run.metrics_dir if run else None)
+        if self.tensorboard_dir is not None and rank == 0:
+            from gradsight.integrations.tensorboard import TensorBoardSink, layer_kinds
+
+            history.sinks.append(TensorBoardSink(self.tensorboard_dir, layer_kinds(model)))
+        return run, history
 
     @property
     def schedules(self) -> dict[str, int]:

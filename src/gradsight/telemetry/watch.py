@@ -59,7 +59,7 @@ from gradsight.telemetry.curvature_probe import CurvatureProbe
 from gradsight.telemetry.functional import FunctionTap
 from gradsight.telemetry.gradients import GradientNorms
 from gradsight.telemetry.history import History
-from gradsight.telemetry.layers import parameter_layout, unwrap, watched_modules
+from gradsight.telemetry.layers import is_compiled, parameter_layout, unwrap, watched_modules
 from gradsight.telemetry.nonfinite import (
     NonFinite,
     NonFiniteMonitor,
@@ -69,7 +69,6 @@ from gradsight.telemetry.nonfinite import (
 from gradsight.telemetry.optimizer_info import describe_optimizer, unwrap_optimizer
 from gradsight.telemetry.options import WatchOptions
 from gradsight.telemetry.recorder import Recorder, due
-from gradsight.telemetry.run_dir import RunDir
 from gradsight.telemetry.temporal import Temporal
 from gradsight.telemetry.transfer import Transfer, process_group
 from gradsight.telemetry.transformer import TransformerStats
@@ -85,29 +84,13 @@ class Watch:
     ) -> None:
         self.options = opts = WatchOptions(**options)
         world, rank = process_group()
-        run_dir, tensorboard_dir = (
-            (opts.run_dir, opts.tensorboard_dir) if rank == 0 else (None,) * 2
-        )
-        # torch.compile(model) wraps it; model.compile() compiles it in place.
-        self._compiled = hasattr(model, "_orig_mod") or bool(
-            getattr(model, "_compiled_call_impl", None)
-        )
+        self._compiled = is_compiled(model)
         self.model = unwrap(model)
         self.optimizer = unwrap_optimizer(optimizer) if optimizer is not None else None
         self.every, self.updates_every = opts.every, opts.updates_every
         self.activations_every = opts.activations_every
         self._measuring = False  # our own forward passes (curvature) are not training steps
-        self.run = None  # one writer: processes of rank > 0 keep their rows in memory only
-        if run_dir is not None:
-            config = {"model": type(self.model).__name__, "watch": opts.schedules}
-            self.run = RunDir(run_dir, config)
-        self.history = opts.history
-        if self.history is None:
-            self.history = History(self.run.metrics_dir if self.run else None)
-        if tensorboard_dir is not None:  # live export; the integration imports tensorboard
-            from gradsight.integrations.tensorboard import TensorBoardSink, layer_kinds
-
-            self.history.sinks.append(TensorBoardSink(tensorboard_dir, layer_kinds(self.model)))
+        self.run, self.history = opts.open_history(self.model, rank)
         self.layout = parameter_layout(self.model)
         self.modules = watched_modules(self.model)
         self._step_done = False
