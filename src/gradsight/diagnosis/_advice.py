@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from gradsight.diagnosis import remedy_settings
 from gradsight.diagnosis._loss import divergence, loss_curve, spikes
 from gradsight.diagnosis._metrics import (
     Context,
@@ -36,11 +37,8 @@ from gradsight.telemetry.history import History
 
 
 def _setting(name: str) -> float:
-    """A value a training remedy sets (gradsight.remedies.training), imported late: the
-    remedies package imports the diagnosis' vocabulary."""
-    from gradsight.remedies import training
-
-    return float(getattr(training, name))
+    """A value a training remedy sets (`remedy_settings`)."""
+    return float(getattr(remedy_settings, name))
 
 
 @dataclasses.dataclass(frozen=True)
