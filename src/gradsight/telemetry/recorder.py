@@ -78,3 +78,7 @@ class ForwardQuantity(Protocol):
 
     def on_host(self, step: int) -> None:
         """Log what the step's transfer brought to the host."""
+
+    @property
+    def pending(self) -> bool:
+        """Whether values wait for `on_host`."""

@@ -68,7 +68,7 @@ from gradsight.telemetry.nonfinite import (
 )
 from gradsight.telemetry.optimizer_info import describe_optimizer, unwrap_optimizer
 from gradsight.telemetry.options import WatchOptions
-from gradsight.telemetry.recorder import Recorder, due
+from gradsight.telemetry.recorder import ForwardQuantity, Recorder, due
 from gradsight.telemetry.temporal import Temporal
 from gradsight.telemetry.transfer import Transfer, process_group
 from gradsight.telemetry.transformer import TransformerStats
@@ -120,7 +120,11 @@ class Watch:
         self._temporal = Temporal(rec, self.model, self._activations, self._recorder.warn_once)
         self._transformer = TransformerStats(rec, self.model, self._tap)
         # Read during the forward and backward passes of the steps that log activations.
-        self._forward_quantities = (self._activations, self._temporal, self._transformer)
+        self._forward_quantities: tuple[ForwardQuantity, ...] = (
+            self._activations,
+            self._temporal,
+            self._transformer,
+        )
         self.history.meta["optimizer"] = describe_optimizer(self.optimizer)
         self.history.meta["layers"] = self.layout.describe(self.model)
         if self.run is not None:
@@ -322,11 +326,12 @@ class Watch:
     def coverage(self) -> Coverage:
         """What is measured on the model and what is not, with the reasons (functional
         activations and attention calls count once they have been seen in a logged step)."""
-        acts, temporal, transformer = self._forward_quantities
+        transformer = self._transformer
         return coverage(
-            self.model, self.layout, self.activations_every > 0, acts.functional_names,
-            transformer.seen_attention, [name for name, _ in transformer.blocks],
-            temporal.without_input_grad, self._compiled,
+            self.model, self.layout, self.activations_every > 0,
+            self._activations.functional_names, transformer.seen_attention,
+            [name for name, _ in transformer.blocks], self._temporal.without_input_grad,
+            self._compiled,
         )  # fmt: skip
 
     def close(self, status: str = "finished") -> History:
