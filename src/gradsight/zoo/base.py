@@ -145,3 +145,25 @@ def norm_summary(norms: list[Tensor]) -> dict[str, float]:
         "train_grad_norm_max": float(finite.max()) if finite.numel() else nan,
         "train_grad_norm_nonfinite": float((~torch.isfinite(seen)).sum()),
     }
+
+
+def module_outputs(model: nn.Module, names: tuple[str, ...], x: Tensor) -> dict[str, Tensor]:
+    """The first output of each named child module on `x` (eval mode, no grad), by forward
+    hooks; the model's train mode is restored afterwards."""
+    seen: dict[str, Tensor] = {}
+    hooks = [
+        getattr(model, name).register_forward_hook(
+            lambda module, args, out, name=name: seen.setdefault(name, out.detach().clone())
+        )
+        for name in names
+    ]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    return seen

@@ -18,7 +18,14 @@ from torch import nn, optim
 from torch.optim.lr_scheduler import StepLR
 from torch.utils.data import DataLoader, TensorDataset
 
-from gradsight.zoo.base import AfterStep, Setup, dead_fraction, digits_images, grad_norms
+from gradsight.zoo.base import (
+    AfterStep,
+    Setup,
+    dead_fraction,
+    digits_images,
+    grad_norms,
+    module_outputs,
+)
 
 LAYERS = ("conv1", "conv2", "fc1")  # the layers followed by the activation
 
@@ -126,23 +133,7 @@ def unit_activity(model: Net, x: torch.Tensor) -> dict[str, torch.Tensor]:
     Returns:
         Layer name -> pre-activations (B, C, H, W) or (B, F).
     """
-    seen: dict[str, torch.Tensor] = {}
-    hooks = [
-        getattr(model, name).register_forward_hook(
-            lambda module, args, out, name=name: seen.__setitem__(name, out.detach())
-        )
-        for name in LAYERS
-    ]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for hook in hooks:
-            hook.remove()
-        model.train(was_training)
-    return seen
+    return module_outputs(model, LAYERS, x)
 
 
 def saturated_fraction(pre: torch.Tensor) -> float:

@@ -20,7 +20,14 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from gradsight.zoo.base import AfterStep, Setup, dead_fraction, digits_images, grad_norms
+from gradsight.zoo.base import (
+    AfterStep,
+    Setup,
+    dead_fraction,
+    digits_images,
+    grad_norms,
+    module_outputs,
+)
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -230,24 +237,7 @@ def build(
 
 def stage_outputs(model: ResNet, x: Tensor) -> dict[str, Tensor]:
     """Outputs of the stem and of each stage on `x` (eval mode, no grad), by forward hooks."""
-    seen: dict[str, Tensor] = {}
-    names = ("relu", "layer1", "layer2", "layer3", "layer4")
-    hooks = [
-        getattr(model, name).register_forward_hook(
-            lambda module, args, out, name=name: seen.setdefault(name, out.detach().clone())
-        )
-        for name in names
-    ]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for hook in hooks:
-            hook.remove()
-        model.train(was_training)
-    return seen
+    return module_outputs(model, ("relu", "layer1", "layer2", "layer3", "layer4"), x)
 
 
 def _probe(model: ResNet, criterion: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]:
