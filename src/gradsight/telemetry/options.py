@@ -33,6 +33,7 @@ class WatchOptions:
     curvature_loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None
     curvature_trace: bool = False
     tensorboard_dir: str | Path | None = None
+    sinks: tuple = ()
     history: History | None = None
 
     def __post_init__(self) -> None:
@@ -45,6 +46,11 @@ class WatchOptions:
             raise ValueError(f"on_nonfinite must be warn, raise or stop, got {self.on_nonfinite!r}")
         if self.history is not None and self.run_dir is not None:
             raise ValueError("give run_dir or history, not both")
+        for sink in self.sinks:
+            if not callable(getattr(sink, "write", None)) or not callable(
+                getattr(sink, "close", None)
+            ):
+                raise TypeError(f"a sink needs write() and close() methods, got {sink!r}")
         if self.curvature_every and (
             self.curvature_batch is None or self.curvature_loss_fn is None
         ):
@@ -52,7 +58,7 @@ class WatchOptions:
 
     def open_history(self, model: nn.Module, rank: int) -> tuple[RunDir | None, History]:
         """The run directory (rank 0 only: one writer) and the History rows go to, with the
-        TensorBoard sink attached when `tensorboard_dir` is set (rank 0 only)."""
+        sinks attached (rank 0 only): `sinks`, and TensorBoard's when `tensorboard_dir` is set."""
         run = None
         if self.run_dir is not None and rank == 0:
             config = {"model": type(model).__name__, "watch": self.schedules}
@@ -64,6 +70,8 @@ class WatchOptions:
             from gradsight.integrations.tensorboard import TensorBoardSink, layer_kinds
 
             history.sinks.append(TensorBoardSink(self.tensorboard_dir, layer_kinds(model)))
+        if rank == 0:
+            history.sinks.extend(self.sinks)
         return run, history
 
     @property

@@ -46,7 +46,7 @@ the next forward pass of the model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -387,6 +387,7 @@ def watch(
     curvature_loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
     curvature_trace: bool = False,
     tensorboard_dir: str | Path | None = None,
+    sinks: Sequence[Any] = (),
     history: History | None = None,
 ) -> Watch:
     """Watch a training loop (see the module docstring for what is measured, and how).
@@ -417,6 +418,8 @@ def watch(
         curvature_trace: Also estimate the Hessian's trace (Hutch++).
         tensorboard_dir: Also write every row live to TensorBoard there (needs the
             `tensorboard` extra).
+        sinks: Also send every row to these (`gradsight.integrations.Sink`: W&B, MLflow,
+            TensorBoard or any object with `write` and `close`); closed with the watch.
         history: Append to this History instead of a new one (not with run_dir).
 
     Returns:
@@ -440,5 +443,6 @@ def watch(
         curvature_loss_fn=curvature_loss_fn,
         curvature_trace=curvature_trace,
         tensorboard_dir=tensorboard_dir,
+        sinks=tuple(sinks),
         history=history,
     )
