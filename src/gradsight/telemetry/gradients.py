@@ -1,8 +1,17 @@
 """Gradient statistics per layer: `grad/norm`, `grad/max_abs`, `grad/norm_global`.
 
-Read in the optimizer's step pre-hook, so they are the gradients the optimizer uses (after
-accumulation, after GradScaler's unscaling). One `torch._foreach_norm` kernel reads every
-gradient; per-layer norms are combined on the host as sqrt(sum of squares).
+Read at one of two moments:
+- "step" (the default): in the optimizer's step pre-hook, so they are the gradients the
+  optimizer uses (after accumulation, after GradScaler's unscaling, after any clipping). One
+  `torch._foreach_norm` kernel reads every gradient.
+- "backward": as soon as the backward pass has accumulated each gradient
+  (`Tensor.register_post_accumulate_grad_hook`), in the last backward pass before the step
+  (the one `is_final()` accepts: the last micro-batch of gradient accumulation), so they are
+  the gradients *before* clipping: what the loop computed, not what clipping let through.
+  A gradient not accumulated in that pass is read at the step. With a loss scale (a
+  GradScaler), the norms are divided by the scale in force.
+
+Per-layer norms are combined on the host as sqrt(sum of squares).
 """
 
 from __future__ import annotations
@@ -35,6 +44,10 @@ class GradientNorms:
         max_every: Largest magnitudes every N steps (0 = never).
         on_nonfinite: Called as `on_nonfinite(step, parameter_name)` the first time a logged
             global norm is not finite.
+        is_final: For reads after the backward pass (`read_after_backward`): whether the
+            backward pass running now is the last one before the optimizer step (None:
+            every pass is, the last one before the step counting).
+        loss_scale: Returns the loss scale the gradients carry (None when they carry none).
     """
 
     def __init__(
@@ -44,18 +57,49 @@ class GradientNorms:
         every: int,
         max_every: int,
         on_nonfinite: Callable[[int, str], None] | None = None,
+        is_final: Callable[[], bool] | None = None,
+        loss_scale: Callable[[], float | None] | None = None,
     ) -> None:
         self.recorder, self.layout = recorder, layout
         self.every, self.max_every = every, max_every
         self.on_nonfinite = on_nonfinite
+        self.is_final, self.loss_scale = is_final, loss_scale
         # Reductions of this step not yet queued: (parameter indices, tensors).
         self._reads: list[tuple[list[int], list[Tensor]]] = []
+        # Reductions made right after the backward pass, {parameter index: (norm[, min, max])},
+        # and the step they belong to.
+        self._early: dict[int, tuple[Tensor, ...]] = {}
+        self._early_step = -1
+
+    def read_after_backward(self) -> list[torch.utils.hooks.RemovableHandle]:
+        """Reduce each gradient as soon as the backward pass has accumulated it (before any
+        clipping); returns the hook handles."""
+        return [
+            param.register_post_accumulate_grad_hook(partial(self._on_accumulated, index))
+            for index, param in enumerate(self.layout.params)
+            if param.requires_grad
+        ]
+
+    def _on_accumulated(self, index: int, param: Tensor) -> None:
+        step = self.recorder.step
+        if not due(self.every, step) or (self.is_final is not None and not self.is_final()):
+            return
+        if step != self._early_step:  # a step that never reached the optimizer leaves nothing
+            self._early, self._early_step = {}, step
+        grad = _dense(param.grad.detach())
+        # A later pass of the same step (accumulation) replaces this read: the last one counts.
+        if due(self.max_every, step):
+            self._early[index] = (torch.linalg.vector_norm(grad), *grad.aminmax())
+        else:
+            self._early[index] = (torch.linalg.vector_norm(grad),)
 
     def read(self, only: set[int] | None = None) -> None:
         """Reduce the gradients present now (of the parameters whose id is in `only`) on the
         device, unless read already in this step; `send` queues them."""
         if not due(self.every, self.recorder.step):
             return
+        if self._early:
+            self._take_early(only)
         params = self.layout.params
         if only is None and not self._reads:  # the usual case: one read per step
             present = [i for i, p in enumerate(params) if p.grad is not None]
@@ -78,6 +122,18 @@ class GradientNorms:
             low, high = zip(*(g.aminmax() for g in grads), strict=True)
             tensors += [torch.stack(low), torch.stack(high)]
         self._reads.append((present, tensors))
+
+    def _take_early(self, only: set[int] | None) -> None:
+        params = self.layout.params
+        indices = sorted(i for i in self._early if only is None or id(params[i]) in only)
+        if not indices:
+            return
+        reads = [self._early.pop(i) for i in indices]
+        tensors = [torch.stack(parts) for parts in zip(*reads, strict=True)]
+        scale = self.loss_scale() if self.loss_scale is not None else None
+        if scale is not None:
+            tensors = [t / scale for t in tensors]
+        self._reads.append((indices, tensors))
 
     def send(self) -> None:
         """Queue the step's reductions for the host transfer."""

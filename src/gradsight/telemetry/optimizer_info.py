@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 # Optimizers whose step divides by a running scale of the gradient (second moments, or
@@ -29,13 +30,36 @@ SETTINGS = ("lr", "momentum", "nesterov", "betas", "weight_decay", "eps", "rho",
 def unwrap_optimizer(optimizer: Any) -> Any:
     """The torch optimizer inside wrappers that hold it as `.optimizer` (Accelerate's
     AcceleratedOptimizer, Lightning's LightningOptimizer, ...)."""
-    seen = 0
-    while hasattr(optimizer, "optimizer") and not hasattr(optimizer, "register_step_pre_hook"):
-        optimizer = optimizer.optimizer
-        seen += 1
-        if seen > 10:
+    # A wrapper may subclass torch.optim.Optimizer without being one inside (Accelerate's does
+    # not run Optimizer.__init__, so it has register_step_pre_hook but no hooks of its own).
+    for _ in range(10):
+        inner = getattr(optimizer, "optimizer", None)
+        if inner is None or not hasattr(inner, "param_groups"):
             break
+        optimizer = inner
     return optimizer
+
+
+def accumulation_hooks(
+    optimizer: Any,
+) -> tuple[Callable[[], bool] | None, Callable[[], float | None] | None]:
+    """`(is_final, loss_scale)` of an Accelerate-wrapped optimizer, `(None, None)` otherwise.
+
+    `is_final()` says whether the backward pass running now ends a gradient-accumulation
+    cycle (Accelerate's `GradientState.sync_gradients`, which the HF Trainer and
+    `accelerator.accumulate` set before each micro-batch); `loss_scale()` is the fp16
+    GradScaler's scale the gradients carry until `accelerator.clip_grad_norm_` unscales them.
+    """
+    state = getattr(optimizer, "gradient_state", None)
+    is_final = (lambda: bool(state.sync_gradients)) if state is not None else None
+    scaler = getattr(optimizer, "scaler", None)
+    loss_scale = None
+    if scaler is not None:
+
+        def loss_scale() -> float | None:
+            return scaler.get_scale() if scaler.is_enabled() else None
+
+    return is_final, loss_scale
 
 
 def describe_optimizer(optimizer: Any) -> dict[str, Any]:

@@ -34,6 +34,7 @@ class WatchOptions:
     curvature_trace: bool = False
     tensorboard_dir: str | Path | None = None
     sinks: tuple = ()
+    read_gradients: Literal["auto", "step", "backward"] = "auto"
     history: History | None = None
 
     def __post_init__(self) -> None:
@@ -44,6 +45,10 @@ class WatchOptions:
             raise ValueError(f"flush_every must be >= 1, got {self.flush_every}")
         if self.on_nonfinite not in ("warn", "raise", "stop"):
             raise ValueError(f"on_nonfinite must be warn, raise or stop, got {self.on_nonfinite!r}")
+        if self.read_gradients not in ("auto", "step", "backward"):
+            raise ValueError(
+                f"read_gradients must be auto, step or backward, got {self.read_gradients!r}"
+            )
         if self.history is not None and self.run_dir is not None:
             raise ValueError("give run_dir or history, not both")
         for sink in self.sinks:

@@ -19,6 +19,9 @@ How it measures:
   are what the optimizer uses (after gradient accumulation; after GradScaler's unscaling,
   which runs before `optimizer.step`) and the real change of every weight, whatever the rule.
   A step GradScaler skips (inf/NaN gradients) never calls the optimizer and is not counted.
+  With `read_gradients="backward"` (the default under Accelerate and the HF Trainer, which
+  clip between backward and step) gradients are read as the last backward pass before the
+  step accumulates them: before clipping.
 - Activations, attention and residual statistics are read by hooks armed for the training
   forward passes of the steps that log them (autograd on, module in train mode) and removed
   before the optimizer step; functional activations through a `TorchFunctionMode` active
@@ -46,9 +49,10 @@ the next forward pass of the model.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -66,7 +70,11 @@ from gradsight.telemetry.nonfinite import (
     OnNonFinite,
     first_nonfinite_module,
 )
-from gradsight.telemetry.optimizer_info import describe_optimizer, unwrap_optimizer
+from gradsight.telemetry.optimizer_info import (
+    accumulation_hooks,
+    describe_optimizer,
+    unwrap_optimizer,
+)
 from gradsight.telemetry.options import WatchOptions
 from gradsight.telemetry.recorder import ForwardQuantity, Recorder, due
 from gradsight.telemetry.temporal import Temporal
@@ -109,9 +117,12 @@ class Watch:
                 rec, self.model, opts.curvature_loss_fn, opts.curvature_batch, opts.curvature_trace
             )
         self._tap = FunctionTap()
+        is_final, loss_scale = accumulation_hooks(optimizer)
+        self.read_gradients = _gradient_moment(opts.read_gradients, is_final is not None, world)
         self._gradients = GradientNorms(
-            rec, self.layout, opts.every, opts.updates_every, self._monitor.gradient
-        )
+            rec, self.layout, opts.every, opts.updates_every, self._monitor.gradient,
+            is_final, loss_scale,
+        )  # fmt: skip
         self._updates = Updates(rec, self.layout)
         self._activations = Activations(
             rec, self.model, self.modules, self._tap, opts.activation_grads, opts.histograms,
@@ -126,6 +137,7 @@ class Watch:
             self._transformer,
         )
         self.history.meta["optimizer"] = describe_optimizer(self.optimizer)
+        self.history.meta["gradients_read"] = self.read_gradients
         self.history.meta["layers"] = self.layout.describe(self.model)
         if self.run is not None:
             self.run.update(meta=self.history.meta)
@@ -138,6 +150,8 @@ class Watch:
         model = self.model
         start = self._recorder.hook(self._on_forward_start)
         handles = [model.register_forward_pre_hook(start, with_kwargs=True)]
+        if self.read_gradients == "backward":
+            handles += self._gradients.read_after_backward()
         if self.optimizer is not None:
             handles.append(self.optimizer.register_step_pre_hook(self._before_step))
             handles.append(self.optimizer.register_step_post_hook(self._after_step))
@@ -369,6 +383,23 @@ class Watch:
             self.close("interrupted" if issubclass(kind, KeyboardInterrupt) else "failed")
 
 
+def _gradient_moment(asked: str, accelerated: bool, world: int) -> str:
+    """ "backward" or "step" (see `gradients`): "auto" reads after the backward pass under
+    Accelerate, whose loops clip in `accelerator.clip_grad_norm_` between backward and step."""
+    moment = ("backward" if accelerated else "step") if asked == "auto" else asked
+    if moment == "backward" and world > 1:
+        # DDP all-reduces the gradients at the end of the backward pass, after these hooks:
+        # they would see this process's gradients, not the ones every process steps with.
+        if asked == "backward":
+            warnings.warn(
+                "read_gradients='backward' needs a single process; gradients are read at the "
+                "optimizer step (after any clipping)",
+                stacklevel=3,
+            )
+        return "step"
+    return moment
+
+
 def watch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer | None = None,
@@ -388,6 +419,7 @@ def watch(
     curvature_trace: bool = False,
     tensorboard_dir: str | Path | None = None,
     sinks: Sequence[Any] = (),
+    read_gradients: Literal["auto", "step", "backward"] = "auto",
     history: History | None = None,
 ) -> Watch:
     """Watch a training loop (see the module docstring for what is measured, and how).
@@ -420,6 +452,11 @@ def watch(
             `tensorboard` extra).
         sinks: Also send every row to these (`gradsight.integrations.Sink`: W&B, MLflow,
             TensorBoard or any object with `write` and `close`); closed with the watch.
+        read_gradients: When gradients are read: "step" (in the optimizer's step pre-hook:
+            what the optimizer uses, after any clipping), "backward" (as each is accumulated
+            in the last backward pass before the step: before clipping, so clipped
+            explosions stay visible; single process only), or "auto" (default: "backward"
+            for an Accelerate-wrapped optimizer, as the HF Trainer's, "step" otherwise).
         history: Append to this History instead of a new one (not with run_dir).
 
     Returns:
@@ -444,5 +481,6 @@ def watch(
         curvature_trace=curvature_trace,
         tensorboard_dir=tensorboard_dir,
         sinks=tuple(sinks),
+        read_gradients=read_gradients,
         history=history,
     )
