@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -34,6 +34,7 @@ from gradsight.doctor.trial import (
     run_job,
 )
 from gradsight.executor import JOB_THREADS, Executor, torch_threads
+from gradsight.progress import make_progress
 
 # Remedies tried with remedies="auto": the first this many distinct applicable ones.
 AUTO_REMEDIES = 5
@@ -100,7 +101,7 @@ def doctor(
         follow_up: Try the follow-up round of step 5.
         executor: Where the runs go: an `Executor`, "local" or "ray", or None (serial, in
             this process). Every run uses one torch thread, so results do not depend on it.
-        progress: Show a rich progress bar over the runs (on a terminal).
+        progress: Show a progress bar over the runs (on a terminal or in a notebook).
         device: Where to train.
 
     Returns:
@@ -222,17 +223,17 @@ def _source(model_or_factory: nn.Module | ModelFactory, executor: Executor) -> o
 
 
 class _Bar:
-    """A rich progress bar over the doctor's training runs (drawn on terminals only)."""
+    """A progress bar over the doctor's training runs (on a terminal or in a notebook)."""
 
     def __init__(self, enabled: bool) -> None:
         console = Console(stderr=True)
-        self.progress = Progress(
+        self.progress = make_progress(
             TextColumn("[bold]doctor"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("runs"),
             console=console,
-            disable=not (enabled and console.is_terminal),
+            enabled=enabled,
             transient=True,
         )
         self.task_id = self.progress.add_task("doctor", total=0)

@@ -17,10 +17,11 @@ from typing import Any, TypeVar
 import pandas as pd
 from matplotlib.figure import Figure
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
 from gradsight.executor import Executor
 from gradsight.lab.stats import Spread
+from gradsight.progress import make_progress
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -40,7 +41,7 @@ class LabConfig:
             False runs the full grids that make the docs' figures.
         seeds: Seeds per configuration; None takes QUICK_SEEDS or FULL_SEEDS.
         out_dir: Where `run_experiment` writes NAME/index.html, figures and results.json.
-        progress: Show a progress bar over configurations (drawn on terminals only).
+        progress: Show a progress bar over configurations (on a terminal or in a notebook).
         executor: Where `map` runs the grid's jobs (here, local processes, Ray).
     """
 
@@ -78,7 +79,7 @@ class LabConfig:
     @contextmanager
     def _bar(self, description: str, total: int) -> Iterator[Callable[[], None]]:
         console = Console(stderr=True)
-        if not (self.progress and console.is_terminal):
+        if not (self.progress and (console.is_terminal or console.is_jupyter)):
             yield lambda: None
             return
         columns = (
@@ -87,7 +88,7 @@ class LabConfig:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
         )
-        with Progress(*columns, console=console, transient=True) as bar:
+        with make_progress(*columns, console=console, enabled=True, transient=True) as bar:
             task = bar.add_task(description, total=total)
             yield lambda: bar.advance(task)
 
