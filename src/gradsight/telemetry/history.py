@@ -21,6 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gradsight.telemetry.history_html import history_html
+
 COLUMNS = ("step", "name", "layer", "value")
 SCHEMA = pa.schema(
     [("step", pa.int64()), ("name", pa.string()), ("layer", pa.string()), ("value", pa.float64())]
@@ -195,3 +197,7 @@ class History:
 
     def __repr__(self) -> str:
         return f"History({len(self)} rows)"
+
+    def _repr_html_(self) -> str:
+        """The notebook display: steps, layers, statistics and a gradient-flow figure."""
+        return history_html(self)
