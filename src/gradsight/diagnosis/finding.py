@@ -1,4 +1,5 @@
-"""What a diagnosis says: a `Finding` (a named pathology with its evidence) and `Remedy`s."""
+"""What a diagnosis says: a `Finding` (a named pathology with its evidence) and `Remedy`s;
+`Findings`, the list `diagnose` returns."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gradsight.diagnosis.finding_html import finding_html, findings_html
+
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+# A Finding's repr names this many layers and this many characters of its summary.
+REPR_LAYERS, REPR_SUMMARY = 3, 100
 
 # The finding kinds: a fixed vocabulary (names are added, never renamed).
 FINDING_KINDS = (
@@ -107,6 +112,21 @@ class Finding:
         if self.severity not in SEVERITY_RANK:
             raise ValueError(f"severity must be info, warning or critical, got {self.severity!r}")
 
+    def __repr__(self) -> str:
+        """`Finding(kind, severity, layers=[a, b, c, … (n in all)]: summary)`, the summary cut."""
+        layers = ", ".join(self.layers[:REPR_LAYERS])
+        if len(self.layers) > REPR_LAYERS:
+            layers += f", … ({len(self.layers)} in all)"
+        where = f", layers=[{layers}]" if self.layers else ""
+        summary = self.summary
+        if len(summary) > REPR_SUMMARY:
+            summary = summary[: REPR_SUMMARY - 1].rstrip() + "…"
+        return f"Finding({self.kind}, {self.severity}{where}: {summary})"
+
+    def _repr_html_(self) -> str:
+        """The notebook display: a card like the report's."""
+        return finding_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return asdict(self)
@@ -121,6 +141,17 @@ class Finding:
         return cls(**data)
 
 
+class Findings(list):
+    """A list of `Finding`s (what `diagnose` returns) shown in a notebook as cards.
+
+    It is a plain list in every other way; an empty one shows "No problem found".
+    """
+
+    def _repr_html_(self) -> str:
+        """The notebook display: a tally by severity, then one card per finding."""
+        return findings_html(self)
+
+
 def save_findings(findings: list[Finding], path: str | Path) -> Path:
     """Write findings as JSON (a run directory's `findings.json`)."""
     path = Path(path)
@@ -128,6 +159,6 @@ def save_findings(findings: list[Finding], path: str | Path) -> Path:
     return path
 
 
-def load_findings(path: str | Path) -> list[Finding]:
+def load_findings(path: str | Path) -> Findings:
     """Read findings written by `save_findings`."""
-    return [Finding.from_dict(d) for d in json.loads(Path(path).read_text())]
+    return Findings(Finding.from_dict(d) for d in json.loads(Path(path).read_text()))

@@ -22,7 +22,7 @@ from gradsight.diagnosis import (
 )
 from gradsight.diagnosis._advice import advise
 from gradsight.diagnosis._metrics import Context
-from gradsight.diagnosis.finding import SEVERITY_RANK, Finding
+from gradsight.diagnosis.finding import SEVERITY_RANK, Findings
 from gradsight.telemetry.history import History
 
 RULES = (
@@ -44,7 +44,7 @@ RULES = (
 
 def diagnose(
     history: History, *, model: nn.Module | None = None, task: Task | None = None
-) -> list[Finding]:
+) -> Findings:
     """Name the pathologies visible in a run, with their evidence and ranked remedies.
 
     Args:
@@ -55,9 +55,10 @@ def diagnose(
     Returns:
         Findings, most severe first (rules' order within a severity), their remedies fitted to
         the run (`_advice`: nothing the optimizer already does, no larger steps for an
-        unstable loss, the optimizer and its settings named).
+        unstable loss, the optimizer and its settings named); a list that a notebook shows
+        as cards.
     """
     context = Context(model=model, task=task)
     findings = [finding for rule in RULES for finding in rule(history, context)]
     findings = advise(findings, history, context)
-    return sorted(findings, key=lambda f: -SEVERITY_RANK[f.severity])
+    return Findings(sorted(findings, key=lambda f: -SEVERITY_RANK[f.severity]))
