@@ -35,6 +35,7 @@ from torch import nn
 
 from gradsight import data, models
 from gradsight.data.task import Task
+from gradsight.example_configs import example_names, resolve_config
 from gradsight.train import fit
 
 if sys.version_info >= (3, 11):
@@ -154,15 +155,16 @@ def set_value(config: dict[str, Any], assignment: str) -> None:
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> dict[str, Any]:
-    """Read a TOML config and apply `--set` overrides."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+    """Read a TOML config (a file, or a packaged example by name) and apply `--set` overrides."""
+    source = resolve_config(path)
+    if source is None:
+        shipped = ", ".join(example_names())
+        raise ConfigError(f"config file not found: {path} (nor a packaged example: {shipped})")
     try:
-        config = tomllib.loads(path.read_text())
+        config = tomllib.loads(source.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from None
-    config.setdefault("name", path.stem)
+    config.setdefault("name", Path(source.name).stem)
     for assignment in overrides:
         set_value(config, assignment)
     return config
