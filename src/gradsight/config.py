@@ -158,8 +158,9 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> dict[str, Any]:
     """Read a TOML config (a file, or a packaged example by name) and apply `--set` overrides."""
     source = resolve_config(path)
     if source is None:
-        shipped = ", ".join(example_names())
-        raise ConfigError(f"config file not found: {path} (nor a packaged example: {shipped})")
+        bare = Path(path).parent == Path(".")  # could have named an example
+        shipped = f" (nor a packaged example: {', '.join(example_names())})" if bare else ""
+        raise ConfigError(f"config file not found: {path}{shipped}")
     try:
         config = tomllib.loads(source.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
