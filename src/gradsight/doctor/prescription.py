@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from gradsight.diagnosis import Finding
+from gradsight.doctor.prescription_html import prescription_html
 from gradsight.doctor.trial import TREATED_SEVERITIES, Curvature
 
 
@@ -92,6 +93,10 @@ class Prescription:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def _repr_html_(self) -> str:
+        """The notebook display: the verdict, the improvement figure, trials and findings."""
+        return prescription_html(self)
 
 
 def _curvature_line(c: Curvature) -> str:
