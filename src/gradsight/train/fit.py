@@ -12,15 +12,17 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 from torch import Tensor, nn
 
 from gradsight.data.task import Task
+from gradsight.progress import make_progress
 from gradsight.telemetry.history import History
 from gradsight.telemetry.run_dir import RunDir
 from gradsight.telemetry.watch import Watch
 from gradsight.train.batches import batches, steps_per_epoch
 from gradsight.train.callbacks import Callback, FitState
+from gradsight.train.fit_html import fit_result_html
 from gradsight.train.optimizers import build_optimizer
 from gradsight.train.schedules import build_schedule
 
@@ -49,6 +51,10 @@ class FitResult:
     history: History
     metrics: dict[str, Any]
     run_dir: Path | None = None
+
+    def _repr_html_(self) -> str:
+        """The notebook display: the final metrics, then the History's."""
+        return fit_result_html(self)
 
 
 def penalty(model: nn.Module, l1: float, l2: float) -> Tensor | None:
@@ -132,7 +138,7 @@ def fit(
         callbacks: `Callback` objects called at start, after each step, at evaluations, at end.
         optimizer_options: Other arguments of the torch.optim class (betas, eps, ...).
         schedule_options: Arguments of the schedule (gamma, cycles, ...).
-        progress: Show a progress bar (only on a terminal).
+        progress: Show a progress bar (on a terminal or in a Jupyter notebook).
         watch: Record per-layer statistics with `gs.watch`: True for its defaults, a dict of
             its options (every, updates_every, activations_every, ...), False for none; None
             (the default) watches when there is a run directory. Loss, lr and non-finite
@@ -276,6 +282,7 @@ class _Loop:
                         break
                     if self.eval_every and (step + 1) % self.eval_every == 0 and step + 1 < steps:
                         self.evaluate(callbacks)
+                bar.update(self.steps_taken, loss=float(state.loss))  # a notebook's bar stays
         finally:
             watch.close()
             for callback in callbacks:
@@ -322,18 +329,18 @@ class _Loop:
 
 
 class _Bar:
-    """A rich progress bar over training steps showing the latest loss (drawn on terminals only)."""
+    """A progress bar over training steps showing the latest loss (terminal or notebook)."""
 
     def __init__(self, total: int, enabled: bool) -> None:
         console = Console(stderr=True)
-        self.progress = Progress(
+        self.progress = make_progress(
             TextColumn("[bold]training"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total} steps"),
             TextColumn("loss {task.fields[loss]:.4g}"),
             TimeRemainingColumn(),
             console=console,
-            disable=not (enabled and console.is_terminal),
+            enabled=enabled,
             transient=True,
         )
         self.task_id = self.progress.add_task("fit", total=total, loss=math.nan)
