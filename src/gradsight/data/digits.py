@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from gradsight.data._common import check_float
 from gradsight.data.task import Task
@@ -24,6 +22,10 @@ def digits(seed: int = 0, test_fraction: float = 0.2) -> Task:
     Returns:
         A cross-entropy/accuracy Task with inputs (N, 64) and int64 labels 0..9.
     """
+    # scikit-learn (and the SciPy it loads) costs about a second to import: only when used.
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     check_float("test_fraction", test_fraction, 0.0, 1.0, open_low=True, open_high=True)
     data = load_digits()
     x_train, x_test, y_train, y_test = train_test_split(
