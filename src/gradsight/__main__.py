@@ -1,3 +1,6 @@
+"""`python -m gradsight ...`: the same command line as `gradsight ...`."""
+
 from gradsight.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

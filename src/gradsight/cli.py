@@ -94,6 +94,53 @@ def train(
     console.print(f"run directory: {result.run_dir}")
 
 
+@app.command(
+    "run",
+    # Everything after SCRIPT is the script's, its options included (even --help).
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "allow_interspersed_args": False,
+    },
+    epilog="Example: gradsight run --run-dir runs/mnist train.py --epochs 2 --lr 0.5",
+)
+def run_cmd(
+    ctx: typer.Context,
+    script: Annotated[Path, typer.Argument(help="A training script, then its own arguments.")],
+    run_dir: Annotated[
+        Path | None,
+        typer.Option("--run-dir", help="Where to write the run (default runs/SCRIPT-TIMESTAMP)."),
+    ] = None,
+    every: Annotated[int, typer.Option("--every", help="Gradient norms every N steps.")] = 1,
+    activations_every: Annotated[
+        int, typer.Option("--activations-every", help="Activation statistics every N steps.")
+    ] = 10,
+) -> None:
+    """Run a training script unchanged (as `python SCRIPT ARGS`), watching every model whose
+    optimizer steps; print the findings when it ends and exit with its status."""
+    from gradsight.run_command import run_command
+
+    status = run_command(
+        script, ctx.args, run_dir=run_dir, every=every, activations_every=activations_every
+    )
+    if status:
+        raise typer.Exit(status)
+
+
+@app.command(epilog="Example: gradsight examples --show digits_sigmoid_deep > mine.toml")
+def examples(
+    show: Annotated[
+        str | None, typer.Option("--show", help="Print this example's TOML instead.")
+    ] = None,
+) -> None:
+    """List the packaged example configs; `gradsight train NAME` runs one by name."""
+    from gradsight.examples_command import examples_command
+
+    status = examples_command(show)
+    if status:
+        raise typer.Exit(status)
+
+
 @app.command(epilog="Example: gradsight demo --run-dir runs/demo")
 def demo(
     run_dir: Annotated[Path, typer.Option("--run-dir", help="Where the runs go.")] = Path(

@@ -1,0 +1,28 @@
+"""`gradsight examples`: the packaged configs by name with their one-line descriptions, or
+one config's TOML to copy (`gradsight examples --show NAME > mine.toml`)."""
+
+from __future__ import annotations
+
+import typer
+
+from gradsight.example_configs import catalog, example_config
+
+# Exit status for bad input, as click uses for usage errors.
+BAD_INPUT = 2
+
+
+def examples_command(show: str | None = None) -> int:
+    """Print the catalogue (or one example's TOML); returns the exit status."""
+    if show is not None:
+        try:
+            typer.echo(example_config(show).read_text(encoding="utf-8"), nl=False)
+        except KeyError as error:
+            typer.echo(f"error: {error.args[0]}", err=True)
+            return BAD_INPUT
+        return 0
+    entries = catalog()
+    width = max(map(len, entries), default=0)
+    for name, description in entries.items():
+        typer.echo(f"{name:<{width}}  {description}")
+    typer.echo("\nRun one by name: gradsight train NAME (also lr-find NAME, doctor NAME).")
+    return 0
