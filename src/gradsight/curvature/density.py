@@ -12,16 +12,18 @@ eigenvalue density").
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
-from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from gradsight.curvature._checks import check_int, check_positive
 from gradsight.curvature._vectors import generator
 from gradsight.curvature.hvp import HessianOperator, LossFn
 from gradsight.curvature.lanczos import lanczos, tridiagonal
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 class Density(NamedTuple):
@@ -95,6 +97,8 @@ def density(
 def plot_density(result: Density, path: str | Path | None = None, *, log: bool = True) -> Figure:
     """Line plot of the density (log scale shows the outliers beside the bulk); PNG if `path`."""
     # A bare Figure (Agg canvas), not pyplot: no global figure state is left behind.
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(6, 3.5))
     axes = figure.subplots()
     values = result.density.clamp(min=1e-12) if log else result.density

@@ -10,16 +10,18 @@ at theta + a d1 (dims=1) or theta + a d1 + b d2 (dims=2) on a grid of a, b in [-
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
-from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from gradsight.curvature._checks import check_int, check_positive
 from gradsight.curvature._state import preserved
 from gradsight.curvature._vectors import generator, trainable
 from gradsight.curvature.hvp import LossFn, as_batches
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 class Landscape(NamedTuple):
@@ -113,6 +115,8 @@ def landscape(
 def plot_landscape(result: Landscape, path: str | Path | None = None) -> Figure:
     """Line (dims=1) or filled contour (dims=2) of the loss slice; saved as PNG if `path`."""
     # A bare Figure (Agg canvas), not pyplot: no global figure state is left behind.
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(5, 4))
     axes = figure.subplots()
     if result.betas is None:
