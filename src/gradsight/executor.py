@@ -22,8 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import torch
-
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -38,6 +36,8 @@ JOB_THREADS = 1
 @contextmanager
 def torch_threads(count: int | None) -> Iterator[None]:
     """torch's intra-op thread count set to `count` for the block (None: left alone)."""
+    import torch  # here, not at module level: `gradsight --help` imports this module
+
     if count is None:
         yield
         return

@@ -13,14 +13,51 @@ One module per experiment (`sigmoid_product.py`, ...) defines `EXPERIMENT`, regi
 `registry.py`; `runner.py` writes the pages; `stats.py` summarises measurements over seeds.
 """
 
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.lab.registry import EXPERIMENTS
-from gradsight.lab.runner import get_experiment, run_all, run_experiment, write_index
-from gradsight.lab.stats import Spread, bootstrap_ci, mean_spread
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
+    from gradsight.lab.registry import EXPERIMENTS
+    from gradsight.lab.runner import get_experiment, run_all, run_experiment, write_index
+    from gradsight.lab.stats import Spread, bootstrap_ci, mean_spread
+
+# Public name -> its module, imported on first access (PEP 562): the experiments bring
+# pandas and matplotlib, which `gradsight lab --help` and the doctor's statistics need not load.
+_NAMES = {
+    "Claim": "experiment",
+    "Experiment": "experiment",
+    "ExperimentResult": "experiment",
+    "LabConfig": "experiment",
+    "EXPERIMENTS": "registry",
+    "get_experiment": "runner",
+    "run_all": "runner",
+    "run_experiment": "runner",
+    "write_index": "runner",
+    "Spread": "stats",
+    "bootstrap_ci": "stats",
+    "mean_spread": "stats",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def list_experiments() -> list[tuple[str, str]]:
     """(name, question) of every registered experiment, in the book's order."""
+    from gradsight.lab.registry import EXPERIMENTS
+
     return [(e.name, e.question) for e in EXPERIMENTS.values()]
 
 

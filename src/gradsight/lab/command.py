@@ -6,14 +6,16 @@ Wired into the main CLI with `app.add_typer(lab_app, name="lab")`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from gradsight.executor import KINDS, Executor, connect_ray
-from gradsight.lab.experiment import ExperimentResult, LabConfig
+
+if TYPE_CHECKING:
+    from gradsight.lab.experiment import ExperimentResult
 
 lab_app = typer.Typer(
     help="Run the textbook experiments: each claim of the theory, measured, with figures.",
@@ -101,6 +103,7 @@ def run_command(
     ] = None,
 ) -> None:
     """Run an experiment (or all), print its claims' verdicts and write its HTML page."""
+    from gradsight.lab.experiment import LabConfig
     from gradsight.lab.registry import EXPERIMENTS
     from gradsight.lab.runner import run_all, run_experiment
 
