@@ -14,5 +14,14 @@ The report reads only a History and Findings: it can run later, in another proce
 from gradsight.report import figures
 from gradsight.report.figures import FIGURES, render_figures, save_figures
 from gradsight.report.html import Section, report
+from gradsight.report.report_path import ReportPath
 
-__all__ = ["FIGURES", "Section", "figures", "render_figures", "report", "save_figures"]
+__all__ = [
+    "FIGURES",
+    "ReportPath",
+    "Section",
+    "figures",
+    "render_figures",
+    "report",
+    "save_figures",
+]

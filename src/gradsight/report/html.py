@@ -21,6 +21,7 @@ from gradsight._version import __version__
 from gradsight.diagnosis import Finding
 from gradsight.diagnosis.finding import SEVERITY_RANK
 from gradsight.report.figures import render_figures, write_pngs
+from gradsight.report.report_path import ReportPath
 from gradsight.telemetry import History
 from gradsight.telemetry.coverage import Coverage
 
@@ -142,7 +143,7 @@ def report(
     run_info: Mapping[str, Any] | None = None,
     figures_dir: str | Path | None = None,
     sections: Sequence[Section] = (),
-) -> Path:
+) -> ReportPath:
     """Write a run's report as one self-contained HTML file.
 
     Args:
@@ -157,9 +158,9 @@ def report(
             (`gradsight.doctor.page.section(prescription)`).
 
     Returns:
-        The path written.
+        The path written: a `pathlib.Path` that a notebook displays as the page itself.
     """
-    path = Path(path)
+    path = ReportPath(path)
     rendered = render_figures(history)
     if figures_dir is not None:
         write_pngs(rendered, figures_dir)
