@@ -7,13 +7,14 @@ import io
 import re
 from html import unescape
 
-import IPython.display
 import pytest
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from gradsight import progress
 from gradsight.progress import NotebookProgress, make_progress
+
+ipython_display = pytest.importorskip("IPython.display")  # in the dev extra (ipykernel)
 
 COLUMNS = (TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"))
 
@@ -69,7 +70,7 @@ def test_notebook_bar_is_one_display_updated_in_place(monkeypatch) -> None:
         handles.append(Handle(bundle))
         return handles[-1]
 
-    monkeypatch.setattr(IPython.display, "display", display)
+    monkeypatch.setattr(ipython_display, "display", display)
     clock = iter(range(0, 1000, 1))  # one second per call: every update redraws
     monkeypatch.setattr(progress.time, "monotonic", lambda: float(next(clock)))
     bar = make_progress(*COLUMNS, console=_console(force_jupyter=True), enabled=True)
@@ -91,7 +92,7 @@ def test_notebook_bar_is_one_display_updated_in_place(monkeypatch) -> None:
 def test_notebook_bar_redraws_at_most_every_interval(monkeypatch) -> None:
     handles = []
     monkeypatch.setattr(
-        IPython.display,
+        ipython_display,
         "display",
         lambda b, raw, display_id: handles.append(Handle(b)) or handles[-1],
     )
