@@ -14,6 +14,7 @@ pl = pytest.importorskip("lightning.pytorch")
 from rich.console import Console  # noqa: E402
 
 from gradsight.integrations.lightning import GradsightCallback  # noqa: E402
+from gradsight.integrations.sinks import metric_tag  # noqa: E402
 
 STEPS, ACCUMULATE, BATCH = 6, 2, 8
 
@@ -131,12 +132,12 @@ def test_loss_and_lr_are_recorded_once_per_step(fitted):
 def test_rows_reach_the_trainers_loggers_once_per_step(fitted):
     callback, _, logger = fitted
     with open(f"{logger.log_dir}/metrics.csv") as file:
-        rows = [r for r in csv.DictReader(file) if r["gradsight/grad/norm/net.0"]]
-    assert {"gradsight/loss", "gradsight/grad/norm_global", "gradsight/lr"} <= set(rows[0])
-    assert "gradsight/act/saturated/net.1" in rows[0]
+        rows = [r for r in csv.DictReader(file) if r["gradsight.grad.norm/net.0"]]
+    assert {"gradsight/loss", "gradsight/grad.norm_global", "gradsight/lr"} <= set(rows[0])
+    assert "gradsight.act.saturated/net.1" in rows[0]
     assert [int(r["step"]) for r in rows] == list(range(STEPS))
     for name, layer in [("loss", ""), ("update/norm", "net.2"), ("grad/norm", "net.0")]:
-        column = f"gradsight/{name}/{layer}".rstrip("/")
+        column = metric_tag(name, layer)
         np.testing.assert_allclose(
             [float(r[column]) for r in rows], callback.history.series(name, layer), rtol=1e-6
         )
@@ -185,9 +186,9 @@ def test_live_tensorboard(tmp_path):
     fit(tmp_path, callback)
     events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0, "histograms": 0})
     events.Reload()
-    assert len(events.Scalars("gradsight/grad/norm/net.0")) == STEPS
+    assert len(events.Scalars("gradsight.grad.norm/net.0")) == STEPS
     # net.1 is a Tanh: its kind comes from the module, so its histogram uses (-1, 1).
-    histogram = events.Histograms("gradsight/act/hist/net.1")[0].histogram_value
+    histogram = events.Histograms("gradsight.act.hist/net.1")[0].histogram_value
     assert histogram.bucket_limit[-1] == pytest.approx(1.0)
 
 
@@ -195,3 +196,43 @@ def test_live_tensorboard(tmp_path):
 def test_watch_options_it_owns_are_refused(option):
     with pytest.raises(ValueError, match=f"sets '{option}' itself"):
         GradsightCallback(**{option: None})
+
+
+class RecordingSink:
+    """Keeps every row it is given, and whether it was closed."""
+
+    def __init__(self):
+        self.rows, self.closed = [], False
+
+    def write(self, step, names, layers, values):
+        self.rows += zip([step] * len(names), names, layers, values, strict=True)
+
+    def close(self):
+        self.closed = True
+
+
+def test_loggers_get_every_nth_step_and_sinks_get_every_row(tmp_path):
+    sink = RecordingSink()
+    callback = GradsightCallback(console=console(), diagnose=False, sinks=[sink])
+    logger = pl.loggers.CSVLogger(str(tmp_path), name="csv")
+    fit(tmp_path, callback, logger=logger, log_every_n_steps=2)
+    history = callback.history.frame()
+    assert sorted(set(history["step"])) == list(range(STEPS))  # the History keeps every step
+    with open(f"{logger.log_dir}/metrics.csv") as file:
+        rows = [r for r in csv.DictReader(file) if r.get("gradsight/loss")]
+    assert [int(r["step"]) for r in rows] == [0, 2, 4]  # steps divisible by log_every_n_steps
+    for name, layer in [("loss", ""), ("grad/norm", "net.0"), ("lr", "")]:
+        want = callback.history.series(name, layer)
+        got = [float(r[metric_tag(name, layer)]) for r in rows]
+        np.testing.assert_allclose(got, want[[0, 2, 4]].to_numpy(), rtol=1e-6)
+    assert sink.closed
+    assert sink.rows == list(history.itertuples(index=False, name=None))
+
+
+def test_log_every_n_steps_zero_logs_nothing(tmp_path):
+    callback = GradsightCallback(console=console(), diagnose=False)
+    logger = pl.loggers.CSVLogger(str(tmp_path), name="csv")
+    fit(tmp_path, callback, logger=logger, log_every_n_steps=0)
+    assert len(callback.history.series("loss")) == STEPS
+    metrics = tmp_path / "csv" / "version_0" / "metrics.csv"
+    assert not metrics.exists() or "gradsight" not in metrics.read_text()

@@ -122,8 +122,8 @@ def test_two_processes_record_the_statistics_of_the_global_batch(tmp_path, rows)
     run = json.loads((tmp_path / "ddp" / "run" / "run.json").read_text())
     assert run["status"] == "finished"
     with open(tmp_path / "ddp" / "csv" / "version_0" / "metrics.csv") as file:
-        logged = [r for r in csv.DictReader(file) if r.get("gradsight/grad/norm/net.0")]
+        logged = [r for r in csv.DictReader(file) if r.get("gradsight.grad.norm/net.0")]
     assert [int(r["step"]) for r in logged] == [0, 1, 2]
     for r in logged:
         key = (int(r["step"]), "grad/norm", "net.0")
-        assert float(r["gradsight/grad/norm/net.0"]) == pytest.approx(single[key], rel=1e-6)
+        assert float(r["gradsight.grad.norm/net.0"]) == pytest.approx(single[key], rel=1e-6)

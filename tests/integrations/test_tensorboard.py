@@ -1,3 +1,7 @@
+import json
+import re
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -5,10 +9,11 @@ from torch import nn
 
 import gradsight as gs
 from gradsight.integrations import export
+from gradsight.integrations.sinks import clean_tag, metric_tag
 from gradsight.integrations.tensorboard import (
     SATURATING_KINDS,
     TensorBoardSink,
-    clean_tag,
+    custom_scalars_layout,
     histogram_edges,
     tensorboard,
 )
@@ -62,8 +67,7 @@ def expected_scalars(history):
     frame = frame[~frame["name"].str.startswith("act/hist/")]
     out = {}
     for row in frame.itertuples():
-        tag = f"gradsight/{row.name}/{row.layer}" if row.layer else f"gradsight/{row.name}"
-        out.setdefault(tag, []).append((row.step, row.value))
+        out.setdefault(metric_tag(row.name, row.layer), []).append((row.step, row.value))
     return out
 
 
@@ -79,8 +83,8 @@ def assert_same_scalars(got, want):
 def test_export_writes_every_scalar_under_its_tag(history, tmp_path):
     logdir = export.tensorboard(history, tmp_path / "tb", model=model())
     got = scalars(read_events(logdir))
-    assert {"gradsight/loss", "gradsight/grad/norm_global", "gradsight/grad/norm/0"} <= set(got)
-    assert "gradsight/act/saturated/1" in got and "gradsight/act/dead/3" in got
+    assert {"gradsight/loss", "gradsight/grad.norm_global", "gradsight.grad.norm/0"} <= set(got)
+    assert "gradsight.act.saturated/1" in got and "gradsight.act.dead/3" in got
     assert_same_scalars(got, expected_scalars(history))
 
 
@@ -92,7 +96,7 @@ HISTOGRAM_CASES = [("1", "tanh"), ("3", "relu"), ("0", "linear"), ("4", "linear"
 )
 def test_export_histograms_use_the_watch_bins(history, tmp_path, layer, kind):
     events = read_events(tensorboard(history, tmp_path / "tb", model=model()))
-    written = events.Histograms(f"gradsight/act/hist/{layer}")
+    written = events.Histograms(f"gradsight.act.hist/{layer}")
     steps = history.table("act/hist/00").index  # the steps that logged activations
     assert [e.step for e in written] == list(steps) == [0, 2]
     edges = histogram_edges(kind)
@@ -109,9 +113,9 @@ def test_unknown_sigmoid_or_tanh_layer_is_skipped_with_a_warning(history, tmp_pa
     with pytest.warns(RuntimeWarning, match="no histograms for layer '1'"):
         events = read_events(tensorboard(history, tmp_path / "tb"))
     tags = set(events.Tags()["histograms"])
-    assert tags == {"gradsight/act/hist/0", "gradsight/act/hist/2", "gradsight/act/hist/3",
-                    "gradsight/act/hist/4"}  # fmt: skip
-    relu = events.Histograms("gradsight/act/hist/3")[0].histogram_value
+    assert tags == {"gradsight.act.hist/0", "gradsight.act.hist/2", "gradsight.act.hist/3",
+                    "gradsight.act.hist/4"}  # fmt: skip
+    relu = events.Histograms("gradsight.act.hist/3")[0].histogram_value
     np.testing.assert_allclose(relu.bucket_limit, histogram_edges("relu")[1:])
 
 
@@ -140,8 +144,10 @@ def test_live_sink_writes_what_the_export_writes(tmp_path):
 
 TAG_CASES = [
     ("loss", "", "gradsight/loss"),
-    ("grad/norm", "encoder.0", "gradsight/grad/norm/encoder.0"),
-    ("act/grad_norm", "hidden_tap[3]", "gradsight/act/grad_norm/hidden_tap_3_"),
+    ("grad/norm_global", "", "gradsight/grad.norm_global"),
+    ("grad/norm", "encoder.0", "gradsight.grad.norm/encoder.0"),
+    ("act/grad_norm", "hidden_tap[3]", "gradsight.act.grad_norm/hidden_tap_3_"),
+    ("lr", "optimizer1/group1", "gradsight.lr/optimizer1/group1"),
 ]
 
 
@@ -179,3 +185,77 @@ def test_watch_writes_tensorboard_live(tmp_path):
             watch.log(loss=loss)
     assert watch.history.sinks == []  # closed with the watch
     assert_same_scalars(scalars(read_events(tmp_path / "tb")), expected_scalars(watch.history))
+
+
+def served_layout(logdir):
+    """The Custom Scalars layout as TensorBoard's plugin serves it (the latest one written)."""
+    from tensorboard import context
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+
+    with warnings.catch_warnings():  # its vendored html5lib warns on import
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from tensorboard.plugins.custom_scalar import custom_scalars_plugin
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
+    plugin = custom_scalars_plugin.CustomScalarsPlugin(
+        base_plugin.TBContext(logdir=str(logdir), multiplexer=multiplexer, data_provider=provider)
+    )
+    layout = plugin.layout_impl(context.RequestContext(), "")
+    return json.loads(layout) if layout else {}
+
+
+def assert_one_chart_per_statistic(logdir, history):
+    layout = served_layout(logdir)
+    tags = read_events(logdir).Tags()["scalars"]
+    frame = history.frame()
+    frame = frame[~frame["name"].str.startswith("act/hist/")]
+    layered = set(frame.loc[frame["layer"] != "", "name"])
+    charts = {}
+    for category in layout["category"]:
+        for chart in category["chart"]:
+            assert category["title"] == "gradsight." + chart["title"].split("/")[0]
+            charts[chart["title"]] = chart["multiline"]["tag"]
+    assert set(charts) == layered and {"grad/norm", "act/std", "update/ratio"} <= layered
+    for name, [regex] in charts.items():
+        want = {metric_tag(name, layer) for layer in frame.loc[frame["name"] == name, "layer"]}
+        assert {tag for tag in tags if re.match(regex, tag)} == want, name
+    assert sum(t.startswith("gradsight.grad.norm/") for t in tags) == 3  # one chart, 3 lines
+
+
+def test_export_writes_one_multiline_chart_per_statistic(history, tmp_path):
+    assert_one_chart_per_statistic(tensorboard(history, tmp_path / "tb", model=model()), history)
+
+
+def test_live_layout_has_the_statistics_that_appear_after_the_first_step(tmp_path):
+    history = gs.History()
+    history.sinks.append(TensorBoardSink(tmp_path / "live", kinds={"1": "tanh"}))
+    # act/drift needs an earlier activation step: it first appears at step 2.
+    train(model(), history=history)
+    history.close_sinks()
+    assert history.frame().query("name == 'act/drift'")["step"].min() == 2
+    assert_one_chart_per_statistic(tmp_path / "live", history)
+
+
+LAYOUT_CASES = [
+    ("lr", "gradsight/lr", True),
+    ("lr", "gradsight.lr/group1", True),
+    ("lr", "gradsight/lr_decay", False),
+    ("lr", "gradsight.lr2/group1", False),
+    ("grad/norm", "gradsight.grad.norm/encoder.0", True),
+    ("grad/norm", "gradsight.grad.norm_global/x", False),
+    ("grad/norm", "gradsight/grad.norm_global", False),
+    ("act/grad_norm", "gradsight.act.grad_norm/hidden_tap_3_", True),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "tag", "matches"), LAYOUT_CASES, ids=[f"{c[0]}-{c[1]}" for c in LAYOUT_CASES]
+)
+def test_layout_regex_matches_only_its_statistic(name, tag, matches):
+    [[kind, [regex]]] = custom_scalars_layout([name])["gradsight." + name.split("/")[0]].values()
+    assert kind == "Multiline"
+    assert bool(re.match(regex, tag)) == matches

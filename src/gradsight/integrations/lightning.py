@@ -17,10 +17,13 @@ GradScaler skips never reaches (that step is not counted, as with `gs.watch`).
 
 What it records: every statistic of `gs.watch` (per-layer gradient norms, updates,
 activations) plus `lr` per optimizer (layer "" for the first, "optimizer<i>" after) and the
-`loss` that `training_step` returned for the micro-batch that completed each step. Every row
-also goes to the Trainer's loggers as `gradsight/<name>/<layer>` at the watch's step (the
-number of steps before it), except the `act/hist/NN` bins (histograms go to TensorBoard
-through `tensorboard_dir`).
+`loss` that `training_step` returned for the micro-batch that completed each step, every
+step in the History. The rows of every `trainer.log_every_n_steps`-th step (steps 0, n, 2n,
+..., the steps a watch's own schedules measure) also go to the Trainer's loggers, named by
+`sinks.metric_tag` (`gradsight.grad.norm/<layer>`, `gradsight/loss`) at the watch's step (the
+number of steps before it; Lightning logs its own metrics at steps n - 1, 2n - 1, ...), except
+the `act/hist/NN` bins (histograms go to TensorBoard through `tensorboard_dir`). `sinks=`
+feeds other trackers (`WandbSink`, `MlflowSink`) every row, at their own `every`.
 
 Several optimizers (Lightning 2 steps them only under manual optimization, several
 `opt.step()` calls in one `training_step`): a step is then one training batch in which at
@@ -51,38 +54,33 @@ import lightning.pytorch as pl
 import torch
 from rich.console import Console
 
-from gradsight.integrations.sinks import Sink, metric_tag
+from gradsight.integrations.sinks import Sink, StepBuffer
 from gradsight.telemetry.history import History
 from gradsight.telemetry.run_dir import RunDir
 from gradsight.telemetry.watch import Watch
 
 
 class LoggerSink:
-    """Passes rows to a Trainer's loggers as `{gradsight/<name>/<layer>: value}` per step.
+    """Passes the rows of every `trainer.log_every_n_steps`-th step to a Trainer's loggers.
 
-    Rows are gathered per step and handed over by `flush()`, one `log_metrics` call per step
-    and logger, in step order (a watch logs many small groups per step, and some of a step's
-    rows, its loss and updates, arrive with the next step's transfer).
+    Rows are gathered per step as `{metric_tag: value}` and handed over by `flush()`, one
+    `log_metrics` call per step and logger, in step order (a watch logs many small groups per
+    step, and some of a step's rows, its loss and updates, arrive with the next step's
+    transfer).
     """
 
     def __init__(self, trainer: pl.Trainer) -> None:
         self.trainer = trainer
-        self._pending: dict[int, dict[str, float]] = {}
+        self._buffer = StepBuffer(every=trainer.log_every_n_steps)
 
     def write(
         self, step: int, names: Sequence[str], layers: Sequence[str], values: Sequence[float]
     ) -> None:
-        metrics = self._pending.setdefault(step, {})
-        for name, layer, value in zip(names, layers, values, strict=True):
-            if not name.startswith("act/hist/"):
-                metrics[metric_tag(name, layer)] = value
+        self._buffer.add(step, names, layers, values)
 
     def flush(self, before: int | None = None) -> None:
         """Log the gathered steps (only those before step `before`, when given)."""
-        for step in sorted(self._pending):
-            if before is not None and step >= before:
-                break
-            metrics = self._pending.pop(step)
+        for step, metrics in self._buffer.pop(before):
             for logger in self.trainer.loggers:
                 logger.log_metrics(metrics, step=step)
 
@@ -100,6 +98,8 @@ class GradsightCallback(pl.Callback):
             History in memory only.
         tensorboard_dir: Also write every row live to TensorBoard event files there,
             histograms included (extra `[tensorboard]`).
+        sinks: More writers fed every row as it is logged (`WandbSink`, `MlflowSink`, any
+            `Sink`), by the global-zero process only; closed when fit ends.
         diagnose: Run `gs.diagnose` when fit ends and print the findings.
         console: Where to print them (default: a rich Console on stdout).
         **watch_options: Passed to `gs.watch` (every, updates_every, activations_every,
@@ -111,6 +111,7 @@ class GradsightCallback(pl.Callback):
         run_dir: str | Path | None = None,
         *,
         tensorboard_dir: str | Path | None = None,
+        sinks: Sequence[Sink] = (),
         diagnose: bool = True,
         console: Console | None = None,
         **watch_options: Any,
@@ -120,6 +121,7 @@ class GradsightCallback(pl.Callback):
                 raise ValueError(f"GradsightCallback sets {taken!r} itself; do not pass it")
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.tensorboard_dir = tensorboard_dir
+        self.sinks = tuple(sinks)
         self.diagnose = diagnose
         self.console = console
         self.watch_options = watch_options
@@ -138,13 +140,17 @@ class GradsightCallback(pl.Callback):
         # Every process watches (under DDP the statistics are combined by collectives that all
         # of them join); the global-zero process alone writes.
         sinks: list[Sink] = []
+        self._logger_sink = None
         if trainer.is_global_zero:
-            self._logger_sink = LoggerSink(trainer) if trainer.loggers else None
-            sinks += [self._logger_sink] if self._logger_sink else []
+            # log_every_n_steps=0: Lightning logs nothing, nor do we.
+            if trainer.loggers and trainer.log_every_n_steps:
+                self._logger_sink = LoggerSink(trainer)
+                sinks.append(self._logger_sink)
             if self.tensorboard_dir is not None:
                 from gradsight.integrations.tensorboard import TensorBoardSink, layer_kinds
 
                 sinks.append(TensorBoardSink(self.tensorboard_dir, layer_kinds(pl_module)))
+            sinks += self.sinks
             if self.run_dir is not None:
                 config = {"model": type(pl_module).__name__, "watch": self.watch_options}
                 self.run = RunDir(self.run_dir, {**config, "integration": "lightning"})

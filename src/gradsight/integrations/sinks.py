@@ -1,14 +1,50 @@
-"""Sinks: where a History's rows go besides the History itself (TensorBoard, Lightning loggers).
+"""Sinks: where a History's rows go besides the History itself (TensorBoard, W&B, MLflow, ...).
 
-A sink is anything with `write(step, names, layers, values)` and `close()`: the same rows,
-in the same groups, that `History.log_rows` receives. Add one to `history.sinks` and a watch
-writing to that History feeds it live (`gs.watch(..., tensorboard_dir=...)` does this).
+A sink is anything with `write(step, names, layers, values)` and `close()`: it receives the
+same rows, in the same groups, that `History.log_rows` receives. Give it to a watch
+(`gs.watch(model, optimizer, sinks=[sink])`, `GradsightCallback(sinks=[...])`,
+`gs.fit(..., sinks=[...])`) and it is fed live, then closed when the watch closes.
+
+Names, one scheme for every tracker (`metric_tag`): a layer's row of statistic `name` is
+`gradsight.<name>/<layer>` and a global row is `gradsight/<name>`, the slashes of `name` turned
+into dots. TensorBoard and W&B make a section of the part before the first "/", so each
+statistic gets one section holding its layers (`gradsight.grad.norm/encoder.0`, ...), and the
+global rows (`gradsight/loss`, `gradsight/lr`, `gradsight/grad.norm_global`) share one. The
+prefix keeps the names apart from the user's own metrics. Characters outside letters, digits,
+`_ - . /` (which TensorBoard and MLflow reject) become `_`: `hidden_tap[3]` -> `hidden_tap_3_`.
+
+When to hand rows over: a watch sends a step's rows in several groups, and some of them (its
+loss, its update) only with a later step's host transfer. `StepBuffer` gathers them per step
+and releases a step once rows of two later steps have arrived, which is when a watch has sent
+all of it; trackers that want one call per step (W&B) or few calls (MLflow) use it.
+
+A sink for another tracker, in ten lines:
+
+```python
+class PrintSink:
+    def __init__(self, every=10):
+        self.buffer = StepBuffer(every)
+
+    def write(self, step, names, layers, values):
+        self.buffer.add(step, names, layers, values)
+        for step, metrics in self.buffer.ready():  # {tag: value} of each complete step
+            print(step, metrics)
+
+    def close(self):
+        for step, metrics in self.buffer.pop():
+            print(step, metrics)
+```
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
+
+PREFIX = "gradsight"
+HISTOGRAM_PREFIX = "act/hist/"  # the bins of `watch(..., histograms=True)`: not scalars
+_ILLEGAL_CHARACTERS = re.compile(r"[^-/\w.]")  # TensorBoard's rule for tags; MLflow allows these
 
 
 @runtime_checkable
@@ -22,6 +58,66 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-def metric_tag(name: str, layer: str = "") -> str:
-    """`gradsight/<name>/<layer>`, or `gradsight/<name>` for a global row ("" layer)."""
-    return f"gradsight/{name}/{layer}" if layer else f"gradsight/{name}"
+def clean_tag(tag: str) -> str:
+    """`tag` with the characters TensorBoard and MLflow reject replaced by `_`."""
+    return _ILLEGAL_CHARACTERS.sub("_", tag)
+
+
+def metric_section(name: str, prefix: str = PREFIX) -> str:
+    """The section of statistic `name`'s per-layer rows: `<prefix>.<name, "/" -> ".">`."""
+    return clean_tag(f"{prefix}.{name.replace('/', '.')}")
+
+
+def metric_tag(name: str, layer: str = "", prefix: str = PREFIX) -> str:
+    """A row's metric name: `<prefix>.<name>/<layer>`, or `<prefix>/<name>` for a global row.
+
+    Args:
+        name: The statistic (`grad/norm`); its slashes become dots (`grad.norm`).
+        layer: The layer ("" for a global row such as `loss`).
+        prefix: What every name starts with.
+    """
+    if layer:
+        return clean_tag(f"{metric_section(name, prefix)}/{layer}")
+    return clean_tag(f"{prefix}/{name.replace('/', '.')}")
+
+
+class StepBuffer:
+    """A sink's rows as `{tag: value}` per step, released in step order once complete.
+
+    A step is released when rows of two later steps have arrived (see the module docstring);
+    `pop()` releases the rest. Histogram bins (`act/hist/NN`) are left out.
+
+    Args:
+        every: Keep only the steps divisible by this.
+        prefix: The prefix of the tags (`metric_tag`).
+    """
+
+    def __init__(self, every: int = 1, prefix: str = PREFIX) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be an int >= 1, got {every!r}")
+        self.every = every
+        self.prefix = prefix
+        self._steps: dict[int, dict[str, float]] = {}
+        self._recent: list[int] = []  # the two newest steps seen, kept or not
+
+    def add(
+        self, step: int, names: Sequence[str], layers: Sequence[str], values: Sequence[float]
+    ) -> None:
+        """Gather one group of rows (those of a kept step)."""
+        if not self._recent or step > self._recent[-1]:
+            self._recent = [*self._recent[-1:], step]
+        if step % self.every:
+            return
+        metrics = self._steps.setdefault(step, {})
+        for name, layer, value in zip(names, layers, values, strict=True):
+            if not name.startswith(HISTOGRAM_PREFIX):
+                metrics[metric_tag(name, layer, self.prefix)] = float(value)
+
+    def ready(self) -> list[tuple[int, dict[str, float]]]:
+        """Release the complete steps: those before the older of the two newest steps seen."""
+        return self.pop(before=self._recent[0]) if len(self._recent) == 2 else []
+
+    def pop(self, before: int | None = None) -> list[tuple[int, dict[str, float]]]:
+        """Release every gathered step (only those before step `before`, when given)."""
+        steps = sorted(s for s in self._steps if before is None or s < before)
+        return [(step, self._steps.pop(step)) for step in steps]

@@ -5,13 +5,17 @@ gs.export.tensorboard("runs/demo", "tb/demo")     # a History or a run directory
 # tensorboard --logdir tb
 ```
 
-Tags: every row `(step, name, layer, value)` becomes the scalar `gradsight/<name>/<layer>`
-(`gradsight/<name>` for global rows such as `loss`); characters TensorBoard does not allow
-in a tag (the brackets of `hidden_tap[3]`) become `_`. The `act/hist/NN` rows of a layer
-(`watch(..., histograms=True)`: the fraction of its values in each of HISTOGRAM_BINS fixed
-bins) become one histogram `gradsight/act/hist/<layer>` per step, written with the bin edges
-the watch used (`telemetry/stats.py`: HISTOGRAM_RANGES per activation kind, else
-DEFAULT_HISTOGRAM_RANGE).
+Tags (`sinks.metric_tag`, the scheme every tracker shares): a layer's row of statistic
+`name` becomes the scalar `gradsight.<name>/<layer>` (slashes of the name turned into dots,
+`gradsight.grad.norm/encoder.0`), a global row `gradsight/<name>` (`gradsight/loss`), so the
+Scalars dashboard has one section per statistic with its layers and one section of global
+rows; characters TensorBoard does not allow (the brackets of `hidden_tap[3]`) become `_`.
+The Custom Scalars dashboard gets one multi-line chart per statistic that has layers, all
+its layers overlaid (`custom_scalars_layout`), grouped by family (`gradsight.grad`,
+`gradsight.act`, ...). The `act/hist/NN` rows of a layer (`watch(..., histograms=True)`: the
+fraction of its values in each of HISTOGRAM_BINS fixed bins) become one histogram
+`gradsight.act.hist/<layer>` per step, written with the bin edges the watch used
+(`telemetry/stats.py`: HISTOGRAM_RANGES per activation kind, else DEFAULT_HISTOGRAM_RANGE).
 
 The History does not store a layer's kind, so the range is found this way: from `model` (or
 `kinds`) when given; otherwise a layer with `act/saturated` rows is a sigmoid or a tanh,
@@ -27,28 +31,41 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from torch import nn
 
-from gradsight.integrations.sinks import metric_tag
+from gradsight.integrations.sinks import HISTOGRAM_PREFIX, PREFIX, metric_section, metric_tag
 from gradsight.telemetry.history import History
 from gradsight.telemetry.layers import unwrap, watched_modules
 from gradsight.telemetry.stats import DEFAULT_HISTOGRAM_RANGE, HISTOGRAM_BINS, HISTOGRAM_RANGES
 
-HISTOGRAM_PREFIX = "act/hist/"
 # The kinds for which ActivationStats.summarize logs `act/saturated`; HISTOGRAM_RANGES has
 # entries only for them (a test keeps the two in step), so a layer without that row used the
 # default range.
 SATURATING_KINDS = ("sigmoid", "tanh")
-_ILLEGAL_TAG_CHARACTERS = re.compile(r"[^-/\w.]")  # TensorBoard's own rule for tag names
 
 
-def clean_tag(tag: str) -> str:
-    """`tag` with the characters TensorBoard rejects replaced by `_`."""
-    return _ILLEGAL_TAG_CHARACTERS.sub("_", tag)
+def custom_scalars_layout(names: Iterable[str], prefix: str = PREFIX) -> dict:
+    """The Custom Scalars layout: a "Multiline" chart per statistic overlaying its layers.
+
+    Args:
+        names: The statistics that have per-layer rows (`grad/norm`, `act/std`, ...).
+        prefix: The prefix of the tags (`metric_tag`).
+
+    Returns:
+        `{category: {title: ["Multiline", [regex]]}}` for `SummaryWriter.add_custom_scalars`:
+        one category per family (the name before its first "/"), one chart per statistic
+        whose regex matches its layers' tags and its global row, if any.
+    """
+    layout: dict[str, dict[str, list]] = {}
+    for name in sorted(names):
+        tags = (re.escape(metric_tag(name, prefix=prefix)), re.escape(metric_section(name, prefix)))
+        chart = ["Multiline", [f"^({tags[0]}|{tags[1]}/.*)$"]]
+        layout.setdefault(metric_section(name.split("/")[0], prefix), {})[name] = chart
+    return layout
 
 
 def histogram_edges(kind: str | None) -> np.ndarray:
@@ -64,6 +81,9 @@ def layer_kinds(model: nn.Module) -> dict[str, str]:
 
 class TensorBoardSink:
     """Writes rows to TensorBoard event files as they are logged (a `Sink`).
+
+    The Custom Scalars layout (`custom_scalars_layout`) is written again when a step begins
+    after new statistics appeared, and at close; TensorBoard shows the latest one.
 
     Args:
         logdir: The folder for the event files (created if missing).
@@ -84,11 +104,17 @@ class TensorBoardSink:
         self.kinds = dict(kinds or {})
         self.skipped: set[str] = set()  # layers whose histograms could not be placed
         self._saturating: set[str] = set()  # layers seen with act/saturated rows
+        self._layered: set[str] = set()  # statistics seen with per-layer rows
+        self._charted: set[str] = set()  # the statistics of the layout last written
+        self._step = -1  # the newest step seen
 
     def write(
         self, step: int, names: Sequence[str], layers: Sequence[str], values: Sequence[float]
     ) -> None:
         """Write one group of rows: scalars now, each layer's histogram bins as one histogram."""
+        if step > self._step:  # the statistics of the earlier steps are known by now
+            self._step = step
+            self._write_layout()
         bins: dict[str, np.ndarray] = {}
         for name, layer, value in zip(names, layers, values, strict=True):
             if name.startswith(HISTOGRAM_PREFIX):
@@ -97,7 +123,9 @@ class TensorBoardSink:
                 continue
             if name == "act/saturated":
                 self._saturating.add(layer)
-            self.writer.add_scalar(clean_tag(metric_tag(name, layer)), float(value), step)
+            self.writer.add_scalar(metric_tag(name, layer), float(value), step)
+            if layer:
+                self._layered.add(name)
         for layer, fractions in bins.items():
             self._write_histogram(step, layer, fractions)
 
@@ -124,7 +152,7 @@ class TensorBoardSink:
             return
         centres = (edges[:-1] + edges[1:]) / 2
         self.writer.add_histogram_raw(
-            clean_tag(metric_tag("act/hist", layer)),
+            metric_tag("act/hist", layer),
             min=float(edges[filled[0]]),
             max=float(edges[filled[-1] + 1]),
             num=float(fractions.sum()),
@@ -135,10 +163,16 @@ class TensorBoardSink:
             global_step=step,
         )
 
+    def _write_layout(self) -> None:
+        if self._layered != self._charted:
+            self.writer.add_custom_scalars(custom_scalars_layout(self._layered))
+            self._charted = set(self._layered)
+
     def flush(self) -> None:
         self.writer.flush()
 
     def close(self) -> None:
+        self._write_layout()
         self.writer.close()
 
 
