@@ -10,14 +10,14 @@ import typer
 from rich.console import Console
 
 from gradsight._version import __version__
-from gradsight.config import ConfigError, load_config, prepare
-from gradsight.console import print_findings
 from gradsight.lab.command import lab_app
 
+# The commands import their implementations (torch, pandas, ...) when they run, so that
+# `gradsight --help`, `--version` and shell completion stay fast.
 app = typer.Typer(
     help="gradsight: find out why a neural network is not learning, and prove the fix.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 console = Console()
@@ -64,6 +64,7 @@ def train(
     ] = None,
 ) -> None:
     """Train a model from a config and write a run directory (run.json, metrics)."""
+    from gradsight.config import ConfigError, load_config, prepare
     from gradsight.console import print_results
     from gradsight.train import fit
 
@@ -228,15 +229,23 @@ def diagnose(
             help="Exit with status 1 when a finding is this severe or worse: warning | critical.",
         ),
     ] = None,
+    json_output: Annotated[
+        bool,
+        typer.Option("--json", help="Print the findings as a JSON list (nothing else on stdout)."),
+    ] = False,
 ) -> None:
     """Diagnose a run: print its findings and remedies, and write RUN_DIR/findings.json."""
+    from gradsight.console import findings_json, print_findings
     from gradsight.diagnosis.finding import SEVERITY_RANK
 
     if fail_on is not None and fail_on not in ("warning", "critical"):
         raise fail(f"--fail-on must be warning or critical, got {fail_on!r}")
     _, history = _load_run(run_dir)
     findings = _run_diagnosis(run_dir, history)
-    print_findings(console, findings)
+    if json_output:
+        typer.echo(findings_json(findings))
+    else:
+        print_findings(console, findings)
     if fail_on is not None and any(
         SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on] for f in findings
     ):
@@ -295,6 +304,7 @@ def playground(
     frames: Annotated[int, typer.Option("--frames", help="Frames of the GIF.")] = 40,
 ) -> None:
     """Race optimizers over a 2D loss surface: a PNG, an animated GIF and a summary table."""
+    from gradsight.console import print_playground
     from gradsight.playground import DEFAULT_OPTIMIZERS
     from gradsight.playground import playground as run_playground
 
@@ -304,7 +314,7 @@ def playground(
         )
     except ValueError as error:
         raise fail(f"playground: {error}") from None
-    console.print(result.table, markup=False, highlight=False)
+    print_playground(console, result.summary)
     console.print(f"wrote {result.png} and {result.gif}", markup=False, highlight=False)
 
 
@@ -367,6 +377,14 @@ def doctor_cmd(
         Path | None,
         typer.Option("--run-dir", help="Also write DIR/doctor.html and DIR/prescription.json."),
     ] = None,
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the prescription as JSON (as DIR/prescription.json; nothing else on "
+            "stdout).",
+        ),
+    ] = False,
 ) -> None:
     """Try the remedies on your model and say which one measurably helps.
 
@@ -389,6 +407,7 @@ def doctor_cmd(
         workers=workers,
         address=address,
         run_dir=run_dir,
+        json_output=json_output,
     )
     if status:
         raise typer.Exit(status)

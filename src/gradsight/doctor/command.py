@@ -170,9 +170,10 @@ def doctor_command(
     address: str | None = None,
     run_dir: str | Path | None = None,
     progress: bool = True,
+    json_output: bool = False,
 ) -> int:
     """Run the doctor on a config's model, or on a user's model factory, and print its
-    prescription (for a config, also as a diff of the config).
+    prescription (for a config, also as a diff of the config) and its trials as a table.
 
     Args:
         config: A `gradsight train` TOML config: its model, task and [train] settings.
@@ -186,11 +187,16 @@ def doctor_command(
         remedies: Remedy names to try ("a+b" combines); empty means "auto".
         executor, workers, address: Where the runs go (`gradsight.executor.Executor`).
         run_dir: Also write run_dir/doctor.html and run_dir/prescription.json.
-        progress: Show a progress bar over the runs.
+        progress: Show a progress bar over the runs (on stderr).
+        json_output: Print the prescription as JSON (`page.record`, the content of
+            prescription.json) and nothing else on stdout; the page's paths go to stderr.
 
     Returns:
         0, or `BAD_INPUT` after one line on stderr.
     """
+    from rich.console import Console
+
+    from gradsight.console import print_trials, to_json
     from gradsight.doctor import page
     from gradsight.doctor.config_diff import config_diffs
     from gradsight.doctor.core import doctor
@@ -225,15 +231,26 @@ def doctor_command(
     diffs = None
     if patient.config is not None:
         diffs = config_diffs(prescription, patient.config, patient.build(seed=0), patient.task)
-    print(prescription.summary())
-    if diffs and prescription.best in diffs:
-        print(_diff_text(prescription.best, diffs[prescription.best], patient.source))
+    written = ""
     if run_dir is not None:
         title = f"doctor: {Path(patient.source).name}"
         path = page.write(
             prescription, run_dir, title=title, source=patient.source, config_diffs=diffs
         )
-        print(f"doctor page: {path}\nprescription: {path.parent / page.JSON_NAME}")
+        written = f"doctor page: {path}\nprescription: {path.parent / page.JSON_NAME}"
+    if json_output:
+        print(to_json(page.record(prescription, diffs)))
+        if written:
+            print(written, file=sys.stderr)
+        return 0
+    print(prescription.summary(table=False))
+    if len(prescription.trials):
+        print()
+        print_trials(Console(), prescription)
+    if diffs and prescription.best in diffs:
+        print(_diff_text(prescription.best, diffs[prescription.best], patient.source))
+    if written:
+        print(written)
     return 0
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 from gradsight.diagnosis import Finding
 from gradsight.doctor.prescription_html import prescription_html
 from gradsight.doctor.trial import TREATED_SEVERITIES, Curvature
+from gradsight.train.optimizers import OPTIMIZERS
 
 
 @dataclass
@@ -113,5 +114,9 @@ def _curvature_line(c: Curvature) -> str:
 
 
 def _describe(settings: dict[str, Any]) -> str:
+    shown = dict(settings)
+    if shown.get("lr") is None and shown.get("optimizer") in OPTIMIZERS:
+        # No lr given: the run trained with its optimizer's default, which is said so.
+        shown["lr"] = f"{OPTIMIZERS[shown['optimizer']].default_lr:g} (default)"
     keys = ("optimizer", "lr", "momentum", "weight_decay", "clip_norm", "steps", "batch_size")
-    return ", ".join(f"{k}={settings[k]}" for k in keys if settings.get(k) not in (None, 0, 0.0))
+    return ", ".join(f"{k}={shown[k]}" for k in keys if shown.get(k) not in (None, 0, 0.0))

@@ -61,14 +61,15 @@ def summarize(
     ]
 
 
-def format_table(rows: Sequence[SummaryRow]) -> str:
-    """The rows as an aligned plain-text table."""
+def summary_cells(rows: Sequence[SummaryRow]) -> tuple[list[str], list[list[str]]]:
+    """The header and each row's cells as text (numbers to 3-4 significant digits, "-" for
+    a quantity the surface does not define)."""
     header = ["optimizer", "lr", "steps", "final_loss", "steps_to_tol", "escaped",
               "near_saddle", "path_length"]  # fmt: skip
-    lines = [header]
+    cells = []
     for row in rows:
         values = asdict(row)
-        lines.append([
+        cells.append([
             row.optimizer,
             f"{row.lr:.3g}",
             str(row.steps),
@@ -78,6 +79,13 @@ def format_table(rows: Sequence[SummaryRow]) -> str:
             str(row.steps_near_saddle),
             f"{row.path_length:.3g}",
         ])  # fmt: skip
+    return header, cells
+
+
+def format_table(rows: Sequence[SummaryRow]) -> str:
+    """The rows as an aligned plain-text table."""
+    header, cells = summary_cells(rows)
+    lines = [header, *cells]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
