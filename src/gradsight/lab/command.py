@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gradsight.console import make_table, print_table
 from gradsight.executor import KINDS, Executor, connect_ray
 
 if TYPE_CHECKING:
@@ -40,21 +41,15 @@ def list_command() -> None:
     """List the experiments and the question each answers."""
     from gradsight.lab.registry import EXPERIMENTS
 
-    table = Table(show_lines=True)
-    table.add_column("name", style="bold", no_wrap=True)
-    table.add_column("question")
+    table = make_table(["name", "question"], lines=True)
     for experiment in EXPERIMENTS.values():
-        table.add_row(experiment.name, experiment.question)
-    console.print(table)
+        table.add_row(f"[bold]{experiment.name}[/]", experiment.question)
+    print_table(console, table)
 
 
 def verdict_table(results: dict[str, ExperimentResult]) -> Table:
     """One row per claim: experiment, held / not held, statement, measured verdict."""
-    table = Table(show_lines=True)
-    table.add_column("experiment", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("claim")
-    table.add_column("measured")
+    table = make_table(["experiment", "verdict", "claim", "measured"], lines=True)
     for name, result in results.items():
         for claim in result.claims:
             verdict = "[green]held[/]" if claim.held else "[red]not held[/]"
@@ -124,7 +119,7 @@ def run_command(
     else:
         results = {name: run_experiment(name, config)}
         page = results[name].page
-    console.print(verdict_table(results))
+    print_table(console, verdict_table(results))
     held = sum(c.held for r in results.values() for c in r.claims)
     total = sum(len(r.claims) for r in results.values())
     console.print(f"{held} of {total} claims held", highlight=False)
