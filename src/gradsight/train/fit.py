@@ -105,6 +105,7 @@ def fit(
     schedule_options: dict[str, Any] | None = None,
     progress: bool = False,
     watch: bool | dict[str, Any] | None = None,
+    sinks: Sequence[Any] = (),
     config: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train `model` on `task` and evaluate it.
@@ -143,6 +144,9 @@ def fit(
             its options (every, updates_every, activations_every, ...), False for none; None
             (the default) watches when there is a run directory. Loss, lr and non-finite
             losses are always recorded; a non-finite loss or gradient stops training.
+        sinks: Writers fed every recorded row as it is logged, with or without `watch`
+            (`gradsight.integrations.sinks.Sink`: `WandbSink`, `MlflowSink`, ...); closed
+            when training ends.
         config: What to store as the run's config in run.json (default: these arguments).
 
     Returns:
@@ -201,6 +205,8 @@ def fit(
     if watch is None:
         watch = run_dir is not None
     watch_options = {} if watch is True else dict(NO_WATCH if watch is False else watch)
+    if sinks:
+        watch_options["sinks"] = (*watch_options.get("sinks", ()), *sinks)
     if watch_options.get("curvature_every") and "curvature_batch" not in watch_options:
         probe = _probe_batch(task, batch_size)
         watch_options.update(curvature_batch=probe, curvature_loss_fn=task.loss_fn)

@@ -1,0 +1,83 @@
+"""MLflow: a watch's rows as metrics of an MLflow run, live.
+
+```python
+import mlflow
+from gradsight.integrations.mlflow import MlflowSink
+
+with mlflow.start_run():
+    with gs.watch(model, optimizer, sinks=[MlflowSink(every=10)]) as watch:
+        ...                              # train
+```
+
+Names are `sinks.metric_tag`'s (`gradsight.grad.norm/<layer>`, `gradsight/loss`), which keep
+to the characters MLflow allows (letters, digits, `_ - . /`; `hidden_tap[3]` becomes
+`hidden_tap_3_`); each row is logged at the watch's step. Rows are gathered per step
+(`sinks.StepBuffer`) and sent with `MlflowClient.log_batch`, at most MAX_BATCH metrics a call
+(MLflow's limit). The `act/hist/NN` histogram bins are not sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from gradsight.integrations.sinks import PREFIX, StepBuffer
+
+MAX_BATCH = 1000  # metrics per log_batch call (mlflow.utils.validation.MAX_METRICS_PER_BATCH)
+
+
+class MlflowSink:
+    """Logs rows as metrics of an MLflow run through `MlflowClient.log_batch` (a `Sink`).
+
+    Args:
+        run_id: The run to log to; None takes the active run (`mlflow.active_run()`).
+        every: Send only the steps divisible by this.
+        prefix: What the metric names start with (`metric_tag`).
+        tracking_uri: The tracking server or store; None uses MLflow's current one.
+
+    Raises:
+        RuntimeError: When run_id is None and no MLflow run is active.
+    """
+
+    def __init__(
+        self,
+        run_id: str | None = None,
+        *,
+        every: int = 1,
+        prefix: str = PREFIX,
+        tracking_uri: str | None = None,
+    ) -> None:
+        self._buffer = StepBuffer(every, prefix)  # checks every first
+        try:
+            import mlflow
+        except ImportError as error:
+            raise ImportError("MlflowSink needs MLflow: pip install 'gradsight[mlflow]'") from error
+        if run_id is None:
+            active = mlflow.active_run()
+            if active is None:
+                raise RuntimeError(
+                    "MlflowSink: no active MLflow run; call mlflow.start_run() or pass run_id="
+                )
+            run_id = active.info.run_id
+        self.run_id = run_id
+        self.client = mlflow.MlflowClient(tracking_uri)
+
+    def write(
+        self, step: int, names: Sequence[str], layers: Sequence[str], values: Sequence[float]
+    ) -> None:
+        self._buffer.add(step, names, layers, values)
+        self._log(self._buffer.ready())
+
+    def close(self) -> None:
+        """Send what is still gathered; the run stays open (it is the caller's)."""
+        self._log(self._buffer.pop())
+
+    def _log(self, steps: list[tuple[int, dict[str, float]]]) -> None:
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)  # milliseconds, as MLflow stores them
+        metrics = [
+            Metric(key, value, stamp, step) for step, row in steps for key, value in row.items()
+        ]
+        for start in range(0, len(metrics), MAX_BATCH):
+            self.client.log_batch(self.run_id, metrics=metrics[start : start + MAX_BATCH])
