@@ -1,15 +1,21 @@
-"""Integrations: gradsight where people already train (Lightning, TensorBoard).
+"""Integrations: gradsight where people already train (Lightning, TensorBoard, W&B, MLflow).
 
 Each optional package is imported only when its integration is used:
 
 - `gradsight.integrations.tensorboard`: `tensorboard(history, logdir)` (also `gs.export`)
   and `TensorBoardSink`, the live writer (extra `[tensorboard]`);
 - `gradsight.integrations.lightning`: `GradsightCallback` (extra `[lightning]`);
-- `gradsight.integrations.sinks`: `Sink`, `metric_tag`, which feed a watch's
-  rows to such writers as they are logged.
+- `gradsight.integrations.wandb`: `WandbSink`, a watch's rows as metrics of a W&B run
+  (extra `[wandb]`);
+- `gradsight.integrations.mlflow`: `MlflowSink`, the same for an MLflow run (extra `[mlflow]`);
+- `gradsight.integrations.sinks`: the `Sink` protocol that feeds a watch's rows to such
+  writers as they are logged (`gs.watch(..., sinks=[...])`, `GradsightCallback(sinks=...)`,
+  `gs.fit(..., sinks=...)`), the one naming scheme of every tracker (`metric_tag`:
+  `gradsight.<statistic>/<layer>`, `gradsight/<global row>`) and `StepBuffer`, which
+  gathers a step's rows for trackers that want one call per step.
 """
 
 from gradsight.integrations import export
-from gradsight.integrations.sinks import Sink, metric_tag
+from gradsight.integrations.sinks import Sink, StepBuffer, metric_tag
 
-__all__ = ["Sink", "export", "metric_tag"]
+__all__ = ["Sink", "StepBuffer", "export", "metric_tag"]

@@ -5,7 +5,7 @@ import mlflow
 from gradsight.integrations.mlflow import MlflowSink
 
 with mlflow.start_run():
-    with gs.watch(model, optimizer, sinks=[MlflowSink(every=10)]) as watch:
+    with gs.watch(model, optimizer, every=10, sinks=[MlflowSink(every=10)]) as watch:
         ...                              # train
 ```
 
@@ -31,7 +31,7 @@ class MlflowSink:
 
     Args:
         run_id: The run to log to; None takes the active run (`mlflow.active_run()`).
-        every: Send only the steps divisible by this.
+        every: Send only the steps divisible by this (best the watch's `every` or a multiple).
         prefix: What the metric names start with (`metric_tag`).
         tracking_uri: The tracking server or store; None uses MLflow's current one.
 

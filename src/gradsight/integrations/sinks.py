@@ -14,9 +14,12 @@ prefix keeps the names apart from the user's own metrics. Characters outside let
 `_ - . /` (which TensorBoard and MLflow reject) become `_`: `hidden_tap[3]` -> `hidden_tap_3_`.
 
 When to hand rows over: a watch sends a step's rows in several groups, and some of them (its
-loss, its update) only with a later step's host transfer. `StepBuffer` gathers them per step
-and releases a step once rows of two later steps have arrived, which is when a watch has sent
-all of it; trackers that want one call per step (W&B) or few calls (MLflow) use it.
+loss, its update) only with its next host transfer, at the next step it measures (`every`
+steps later for `gs.watch(every=...)`). `StepBuffer` gathers rows per step and releases a
+step once rows of a step more than `lag` (default: its `every`) steps later arrive, so a sink
+whose `every` is the watch's (or a multiple of it) hands each step over once, whole. With a
+smaller `every`, rows that come later than that are handed over on their own, afterwards.
+Trackers that want one call per step (W&B) or few calls (MLflow) use it.
 
 A sink for another tracker, in ten lines:
 
@@ -84,28 +87,30 @@ def metric_tag(name: str, layer: str = "", prefix: str = PREFIX) -> str:
 class StepBuffer:
     """A sink's rows as `{tag: value}` per step, released in step order once complete.
 
-    A step is released when rows of two later steps have arrived (see the module docstring);
-    `pop()` releases the rest. Histogram bins (`act/hist/NN`) are left out.
+    A step is released once rows of a step more than `lag` steps later have arrived (see the
+    module docstring); `pop()` releases the rest. Histogram bins (`act/hist/NN`) are left out.
 
     Args:
         every: Keep only the steps divisible by this.
         prefix: The prefix of the tags (`metric_tag`).
+        lag: How many steps late a step's rows may come; None is `every`.
     """
 
-    def __init__(self, every: int = 1, prefix: str = PREFIX) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be an int >= 1, got {every!r}")
+    def __init__(self, every: int = 1, prefix: str = PREFIX, lag: int | None = None) -> None:
+        for name, value in (("every", every), ("lag", every if lag is None else lag)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         self.every = every
         self.prefix = prefix
+        self.lag = every if lag is None else lag
         self._steps: dict[int, dict[str, float]] = {}
-        self._recent: list[int] = []  # the two newest steps seen, kept or not
+        self._newest = -1  # the newest step seen, kept or not
 
     def add(
         self, step: int, names: Sequence[str], layers: Sequence[str], values: Sequence[float]
     ) -> None:
         """Gather one group of rows (those of a kept step)."""
-        if not self._recent or step > self._recent[-1]:
-            self._recent = [*self._recent[-1:], step]
+        self._newest = max(self._newest, step)
         if step % self.every:
             return
         metrics = self._steps.setdefault(step, {})
@@ -114,8 +119,8 @@ class StepBuffer:
                 metrics[metric_tag(name, layer, self.prefix)] = float(value)
 
     def ready(self) -> list[tuple[int, dict[str, float]]]:
-        """Release the complete steps: those before the older of the two newest steps seen."""
-        return self.pop(before=self._recent[0]) if len(self._recent) == 2 else []
+        """Release the complete steps: those more than `lag` steps before the newest seen."""
+        return self.pop(before=self._newest - self.lag)
 
     def pop(self, before: int | None = None) -> list[tuple[int, dict[str, float]]]:
         """Release every gathered step (only those before step `before`, when given)."""

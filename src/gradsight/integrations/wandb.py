@@ -5,7 +5,7 @@ import wandb
 from gradsight.integrations.wandb import WandbSink
 
 run = wandb.init(project="demo")
-with gs.watch(model, optimizer, sinks=[WandbSink(run, every=10)]) as watch:
+with gs.watch(model, optimizer, every=10, sinks=[WandbSink(run, every=10)]) as watch:
     ...                                  # train; wandb.log your own metrics as usual
 ```
 
@@ -17,9 +17,11 @@ The sink never passes `step=`: each of its calls is a W&B row of its own that ca
 watch's step as the metric `gradsight/step`, declared with `run.define_metric` as the x-axis
 of every `gradsight/*` and `gradsight.*` metric (W&B's documented way of logging against a
 step of one's own, as Lightning's WandbLogger does). Rows are gathered per step
-(`sinks.StepBuffer`): one `run.log` per kept step. Your own `wandb.log` calls without
-`step=` are unaffected; if you pass `step=` yourself, each gradsight row advances W&B's
-counter too, so give your metrics a step metric of their own (`define_metric`) instead.
+(`sinks.StepBuffer`): one `run.log` per kept step when `every` is the watch's `every` or a
+multiple of it (else a step's late rows, such as its loss, come in a later row with the same
+`gradsight/step`). Your own `wandb.log` calls without `step=` are unaffected; if you pass
+`step=` yourself, each gradsight row advances W&B's counter too, so give your metrics a step
+metric of their own (`define_metric`) instead.
 
 The `act/hist/NN` histogram bins are not sent (TensorBoard takes them).
 """
@@ -37,7 +39,7 @@ class WandbSink:
 
     Args:
         run: The W&B run (`wandb.init()`'s); None takes `wandb.run`, the current one.
-        every: Send only the steps divisible by this.
+        every: Send only the steps divisible by this (best the watch's `every` or a multiple).
         prefix: What the metric names start with (`metric_tag`); another prefix keeps two
             watched models of one run apart.
 
