@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 _SUBPACKAGES = frozenset(
     {"curvature", "data", "diagnosis", "lab", "models", "optim", "playground", "telemetry", "train"}
 )
+# Not in __all__, but reachable as attributes as when every subpackage was imported eagerly.
+_MODULES = _SUBPACKAGES | {"executor", "integrations", "progress", "remedies"}
 # Public name -> the module that defines it.
 _NAMES = {
     "Task": "gradsight.data",
@@ -99,7 +101,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     """Import a subpackage or public name on first access and keep it in the namespace."""
-    if name in _SUBPACKAGES:
+    if name in _MODULES:
         value = importlib.import_module(f"{__name__}.{name}")
     elif name in _NAMES:
         value = getattr(importlib.import_module(_NAMES[name]), name)
