@@ -49,6 +49,13 @@ def records(path):
             yield record
 
 
+def finish(run):
+    """End the run and wait for its file: `finish()` may return before W&B's service process
+    has written the run's records; shutting the service down (`teardown`) writes them."""
+    run.finish()
+    wandb.teardown()
+
+
 def logged_rows(run):
     """The history rows of a finished offline run: one dict per `run.log`, in order."""
     [path] = Path(run.dir).parent.glob("*.wandb")
@@ -123,7 +130,7 @@ def gradsight_rows(rows):
 @pytest.mark.parametrize("every", [1, 2], ids=["every1", "every2"])
 def test_rows_reach_the_run_at_their_step(offline, every):
     history = train([WandbSink(offline, every=every)])
-    offline.finish()
+    finish(offline)
     got, want = gradsight_rows(logged_rows(offline)), expected(history, every)
     assert sorted(got) == sorted(want) == list(range(0, STEPS, every))
     for step, metrics in want.items():
@@ -137,7 +144,7 @@ def test_rows_reach_the_run_at_their_step(offline, every):
 
 def test_the_step_axis_is_declared_for_every_gradsight_metric(offline):
     WandbSink(offline, prefix="gradsight")
-    offline.finish()
+    finish(offline)
     metrics = metric_definitions(offline)
     assert metrics["gradsight/step"].options.hidden
     for glob in ("gradsight/*", "gradsight.*"):
@@ -146,7 +153,7 @@ def test_the_step_axis_is_declared_for_every_gradsight_metric(offline):
 
 def test_the_users_own_logging_is_kept(offline):
     history = train([WandbSink()], user_log=offline.log)  # wandb.run: the active run
-    offline.finish()
+    finish(offline)
     rows = logged_rows(offline)
     user = [row for row in rows if "user/loss" in row]
     assert [row["user/epoch_step"] for row in user] == list(range(STEPS))

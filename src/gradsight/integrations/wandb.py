@@ -77,4 +77,4 @@ class WandbSink:
 
     def _log(self, steps: list[tuple[int, dict[str, float]]]) -> None:
         for step, metrics in steps:
-            self.run.log({self.step_metric: step, **metrics})
+            self.run.log({**metrics, self.step_metric: step})  # the axis wins a clash
