@@ -76,7 +76,7 @@ def test_what_is_neither_file_nor_example_is_one_line(tmp_path, monkeypatch, giv
         load_config(given)
 
 
-def test_train_and_doctor_take_an_example_by_name(tmp_path, monkeypatch):
+def test_train_and_doctor_take_an_example_by_name(tmp_path, monkeypatch, one_thread):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(
         app,
@@ -118,7 +118,8 @@ def test_the_examples_ship_in_the_wheel_and_run_by_name(tmp_path):
     (wheel,) = wheels.glob("gradsight-*.whl")
     installed = _pip("install", "--no-deps", "--target", str(target), str(wheel), cwd=work)
     assert installed.returncode == 0, installed.stderr
-    env = {**os.environ, "PYTHONPATH": str(target)}  # the wheel's copy first; deps from the venv
+    # The wheel's copy first, deps from the venv; one torch thread (a shared 2-core machine).
+    env = {**os.environ, "PYTHONPATH": str(target), "OMP_NUM_THREADS": "1"}
 
     def gradsight(*args):
         return subprocess.run(

@@ -32,7 +32,7 @@ LOSS_LINE = re.compile(r"^Train Epoch: \d+ .*\tLoss: ([0-9.]+)$", re.MULTILINE)
 
 
 def _python(args, cwd):
-    env = {**os.environ, "PYTHONPATH": str(SRC), "COLUMNS": "100"}
+    env = {**os.environ, "PYTHONPATH": str(SRC), "COLUMNS": "100", "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
@@ -75,7 +75,7 @@ def _reference_norms(steps: int) -> tuple[list[dict[str, float]], list[float]]:
 
 
 @pytest.mark.slow
-def test_run_records_an_unchanged_script_as_a_plain_run_computes_it(tmp_path):
+def test_run_records_an_unchanged_script_as_a_plain_run_computes_it(tmp_path, one_thread):
     plain = _plain_run()
     run_dir = tmp_path / "run"
     watched = _python(
