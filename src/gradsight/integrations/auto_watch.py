@@ -3,7 +3,7 @@
 ```python
 with AutoWatch("runs/mine") as auto:
     train()                     # any code that builds models and optimizers and steps them
-histories = auto.close("finished")
+runs = auto.close("finished")  # one Watched per model: .watch, .history, .run
 ```
 
 How the pieces are found, with torch's global hooks only:
@@ -32,9 +32,8 @@ Several optimizers: one watch per model, made by the first of its optimizers tha
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,12 @@ from torch.nn.modules.module import (
 )
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
+from gradsight.integrations.owners import (
+    TopModules,
+    owning_model,
+    parameter_holder,
+    parameters_of,
+)
 from gradsight.telemetry.history import History
 from gradsight.telemetry.optimizer_info import unwrap_optimizer
 from gradsight.telemetry.run_dir import RunDir
@@ -77,74 +82,6 @@ class Watched:
         return self.watch.history
 
 
-@dataclass
-class _Roots:
-    """Top-level modules called with autograd on, by id, as weak references."""
-
-    depth: int = 0
-    modules: dict[int, weakref.ref] = field(default_factory=dict)
-
-    def enter(self, module: nn.Module, args: Any) -> None:
-        if self.depth == 0 and torch.is_grad_enabled() and id(module) not in self.modules:
-            self.modules[id(module)] = weakref.ref(module)
-        self.depth += 1
-
-    def leave(self, module: nn.Module, args: Any, output: Any) -> None:
-        self.depth = max(self.depth - 1, 0)
-
-    def alive(self) -> list[nn.Module]:
-        found = [ref() for ref in self.modules.values()]
-        return [m for m in found if m is not None]
-
-
-def parameters_of(optimizer: Any) -> list[Tensor]:
-    """The optimizer's parameters, each once, in its groups' order."""
-    seen: dict[int, Tensor] = {}
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            seen.setdefault(id(param), param)
-    return list(seen.values())
-
-
-def owning_model(params: list[Tensor], candidates: list[nn.Module]) -> nn.Module | None:
-    """The module among `candidates` whose parameters contain all of `params` (the one with
-    the most parameters when several do), or None."""
-    wanted = {id(p) for p in params}
-    owners = []
-    for module in candidates:
-        own = {id(p) for p in module.parameters()}
-        if wanted <= own:
-            owners.append((len(own), module))
-    return max(owners, key=lambda pair: pair[0])[1] if owners else None
-
-
-def parameter_holder(params: list[Tensor], candidates: list[nn.Module]) -> nn.Module:
-    """A module that holds exactly `params`, each under the qualified name it has in the
-    candidate that owns it (prefixed with the candidate's class when several own some), or
-    `param<i>` when none does; its layers are named as in the real model."""
-    names: dict[int, tuple[nn.Module, str]] = {}
-    for module in candidates:
-        for name, param in module.named_parameters():
-            names.setdefault(id(param), (module, name))
-    owners = list(dict.fromkeys(id(names[id(p)][0]) for p in params if id(p) in names))
-    holder = nn.Module()
-    for index, param in enumerate(params):
-        if id(param) not in names:
-            holder.register_parameter(f"param{index}", param)
-            continue
-        owner, name = names[id(param)]
-        if len(owners) > 1:
-            name = f"{type(owner).__name__}{owners.index(id(owner))}.{name}"
-        *path, leaf = name.split(".")
-        node = holder
-        for part in path:
-            if part not in node._modules:
-                node.add_module(part, nn.Module())
-            node = node._modules[part]
-        node.register_parameter(leaf, param)
-    return holder
-
-
 class AutoWatch:
     """Watches every model whose optimizer steps while installed (see the module docstring).
 
@@ -174,7 +111,7 @@ class AutoWatch:
         self.watched: list[Watched] = []
         self.skipped: list[str] = []  # optimizers of an already watched model
         self._by_optimizer: dict[int, Watched | None] = {}
-        self._roots = _Roots()
+        self._roots = TopModules()
         self._losses: list[Tensor] = []
         self._handles: list[Any] = []
         self._backward: Callable[..., Any] | None = None
@@ -241,16 +178,19 @@ class AutoWatch:
             return None
         if len(losses) == 1:
             return losses[0]
-        return torch.stack([t.reshape(()).float() for t in losses]).sum()
+        first = losses[0]
+        return torch.stack([t.reshape(()).to(first.device, torch.float32) for t in losses]).sum()
 
     def _before_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         loss = self._pop_loss()
         key = id(optimizer)
-        if key not in self._by_optimizer:
-            self._by_optimizer[key] = self._start(optimizer)
-            first = True
-        else:
-            first = False
+        first = key not in self._by_optimizer
+        if first:
+            try:
+                self._by_optimizer[key] = self._start(optimizer)
+            except Exception as error:  # watching must never stop the training it watches
+                self._by_optimizer[key] = None
+                self.skipped.append(f"{type(optimizer).__name__}: cannot watch it ({error})")
         watched = self._by_optimizer[key]
         if watched is None:
             return
