@@ -22,3 +22,7 @@ __all__ = [
     "register_optimizer",
     "register_schedule",
 ]
+
+# The rules gradsight.optim adds (lamb, adam_no_bias_correction, the hessian schedule)
+# register themselves on import; importing it here makes every name known to fit and configs.
+import gradsight.optim  # noqa: F401
