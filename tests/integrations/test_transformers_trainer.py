@@ -23,6 +23,7 @@ from gradsight.telemetry.history import History  # noqa: E402
 from gradsight.telemetry.layers import parameter_layout  # noqa: E402
 
 VOCAB, LENGTH, STEPS = 32, 16, 6
+TAG = "gradsight/grad.norm_global"
 
 
 def tiny_gpt2(seed: int = 0) -> torch.nn.Module:
@@ -49,7 +50,7 @@ class TokenWindows(torch.utils.data.Dataset):
         return {"input_ids": self.tokens[index], "labels": self.tokens[index]}
 
 
-def train(tmp_path, *, accumulation: int, max_grad_norm: float, bf16: bool = False, **more):
+def train(tmp_path, *, accumulation, max_grad_norm, bf16=False, report_to="none", logging_steps=1):
     model = tiny_gpt2()
     initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
     seen: list[dict] = []  # what the model received in each training forward pass
@@ -66,14 +67,13 @@ def train(tmp_path, *, accumulation: int, max_grad_norm: float, bf16: bool = Fal
         max_steps=STEPS,
         learning_rate=5e-3,
         max_grad_norm=max_grad_norm,
-        logging_steps=1,
-        report_to="none",
+        logging_steps=logging_steps,
+        report_to=report_to,
         train_sampling_strategy="sequential",
         save_strategy="no",
         use_cpu=True,
         bf16=bf16,
         seed=0,
-        **more,
     )
     callback = GradsightCallback(activations_every=3)
     trainer = transformers.Trainer(
@@ -164,3 +164,32 @@ def test_trainer_bf16_on_cpu(tmp_path):
     recorded = callback.history.table("grad/norm_global").iloc[:, 0].to_numpy()
     np.testing.assert_allclose(recorded, [entry["grad_norm"] for entry in logs], rtol=1e-5)
     assert callback.history.table("act/mean").notna().to_numpy().any()
+
+
+@pytest.mark.slow
+def test_statistics_reach_the_report_to_trackers_at_the_logging_steps(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    _, _, callback, _ = train(
+        tmp_path,
+        accumulation=1,
+        max_grad_norm=1.0,
+        report_to=["tensorboard", "mlflow"],
+        logging_steps=2,
+    )
+    recorded = callback.history.table("grad/norm_global").iloc[:, 0]
+    expected = {step + 1: recorded[step] for step in range(STEPS) if (step + 1) % 2 == 0}
+
+    client = mlflow.MlflowClient()
+    (run,) = client.search_runs(client.search_experiments()[0].experiment_id)
+    ours = {m.step: m.value for m in client.get_metric_history(run.info.run_id, TAG)}
+    theirs = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "grad_norm")}
+    assert ours == pytest.approx(expected, rel=1e-6)  # the Trainer's logging steps, its axis
+    assert ours == pytest.approx({step: theirs[step] for step in ours}, rel=1e-5)
+
+    events = accumulator.EventAccumulator(str(tmp_path / "out" / "runs" / "gradsight"))
+    events.Reload()
+    scalars = {event.step: event.value for event in events.Scalars(TAG)}
+    assert scalars == pytest.approx(expected, rel=1e-6)
