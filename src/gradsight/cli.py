@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -66,14 +65,14 @@ def train(
     """Train a model from a config and write a run directory (run.json, metrics)."""
     from gradsight.config import ConfigError, load_config, prepare
     from gradsight.console import print_results
+    from gradsight.telemetry.run_dir import new_run_dir
     from gradsight.train import fit
 
     try:
         prepared = prepare(load_config(config, set_ or []))
     except ConfigError as error:
         raise fail(str(error)) from None
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = run_dir or Path("runs") / f"{prepared.name}-{stamp}"
+    run_dir = run_dir or new_run_dir("runs", prepared.name)
     if (run_dir / "run.json").exists():
         raise fail(f"--run-dir {run_dir} already holds a run; choose another")
     console.print(f"[bold]{prepared.name}[/]: {prepared.task!r}")

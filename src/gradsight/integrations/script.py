@@ -26,12 +26,12 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from gradsight.diagnosis import Finding, diagnose, save_findings
 from gradsight.integrations.auto_watch import AutoWatch, Watched
+from gradsight.telemetry.run_dir import new_run_dir
 
 # The shell's status for a process ended by SIGINT (128 + 2), as Python's own exit on Ctrl-C.
 INTERRUPTED = 130
@@ -63,8 +63,7 @@ class ScriptRun:
 
 def default_run_dir(script: str | Path, root: str | Path = "runs") -> Path:
     """`runs/<script stem>-<YYYYmmdd-HHMMSS>`."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(root) / f"{Path(script).stem}-{stamp}"
+    return new_run_dir(root, Path(script).stem)
 
 
 @contextmanager

@@ -24,7 +24,7 @@ What it reads, and when (transformers 4.40 to 5.x, single process or under Accel
   `compute_loss_func` or an overridden `compute_loss` is not seen: log that loss yourself.
 - Everything else `gs.watch` records (updates, activations, attention, residual stream).
 
-Where it goes: a run directory (`OUTPUT_DIR/gradsight` by default), and, for each
+Where it goes: a run directory (`OUTPUT_DIR/gradsight/run-<time>` by default), and, for each
 integration in `args.report_to` that gradsight has a sink for (tensorboard, wandb, mlflow),
 the statistics as that tracker's metrics at the Trainer's logging steps, on the Trainer's
 `global_step` axis (TensorBoard: a run of its own, `OUTPUT_DIR/runs/gradsight`). At the end
@@ -44,6 +44,7 @@ from transformers.utils import logging
 
 from gradsight.integrations.sinks import Sink
 from gradsight.telemetry.history import History
+from gradsight.telemetry.run_dir import new_run_dir
 from gradsight.telemetry.watch import Watch
 
 logger = logging.get_logger("gradsight")
@@ -103,8 +104,8 @@ class GradsightCallback(TrainerCallback):
     """Watches the Trainer's model; see the module docstring.
 
     Args:
-        run_dir: The run directory (default `args.output_dir/gradsight`; None there and
-            `save=False` to keep the History in memory only).
+        run_dir: The run directory (default `args.output_dir/gradsight/run-<time>`, a new
+            one for every `train()`; `save=False` keeps the History in memory only).
         save: Write the run directory (default True).
         diagnose: Diagnose at the end of training and log the findings (default True).
         report: Send the statistics to the trackers of `args.report_to` (default True).
@@ -150,7 +151,7 @@ class GradsightCallback(TrainerCallback):
                 sinks += [TrainerStepSink(sink, logging_steps) for sink in trackers]
         run_dir = None
         if self.save:
-            run_dir = self.run_dir or Path(args.output_dir) / "gradsight"
+            run_dir = self.run_dir or new_run_dir(Path(args.output_dir) / "gradsight", "run")
         self.watch = Watch(model, optimizer, run_dir=run_dir, sinks=sinks, **self.watch_options)
         self.history = self.watch.history
         self.run_path = self.watch.run.path if self.watch.run is not None else None

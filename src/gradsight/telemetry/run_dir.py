@@ -39,6 +39,16 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def new_run_dir(root: str | Path, name: str) -> Path:
+    """`root/<name>-<YYYYmmdd-HHMMSS>`, with `-2`, `-3`, ... added if a run is already there."""
+    base = Path(root) / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    path, number = base, 1
+    while path.exists():
+        number += 1
+        path = base.with_name(f"{base.name}-{number}")
+    return path
+
+
 class RunDir:
     """One run's folder.
 
