@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/gradsight demo
 
+# Two workers, one torch thread each: the tests are single-threaded work, and two threads per
+# worker on two cores oversubscribe them (several times slower). Tests that share an expensive
+# session fixture run in one worker (tests/conftest.py).
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 # The report's browser test needs Debian's chromium; installed when we are root with apt,
 # otherwise that one test is skipped with its reason.

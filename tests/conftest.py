@@ -92,3 +92,18 @@ def _history_rows(path: Path) -> dict:
 def rows():
     """Reads a History saved as JSON by one rank of the multi-process tests."""
     return _history_rows
+
+
+# Under pytest-xdist (`make test` runs two workers), the tests sharing an expensive session
+# fixture run in one worker, so that it is built once: the quick lab, the local Ray instance.
+SHARED_FIXTURE_GROUPS = {"quick_lab": "quick_lab", "local_ray": "ray"}
+
+
+@pytest.hookimpl(wrapper=True)  # around xdist's own hook, which reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, group in SHARED_FIXTURE_GROUPS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+    return (yield)
