@@ -8,6 +8,8 @@ import io
 import json
 import math
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -203,5 +205,11 @@ def test_shell_completion(words, completions):
     result = runner.invoke(app, [], prog_name="gradsight", env=env)
     assert result.exit_code == 0
     assert result.stdout.split() == completions
-    script = runner.invoke(app, ["--show-completion", "bash"], prog_name="gradsight")
+    # The script as a shell gets it: from the installed command, in a process of its own.
+    script = subprocess.run(
+        [str(Path(sys.executable).with_name("gradsight")), "--show-completion", "bash"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "_GRADSIGHT_COMPLETE=complete_bash" in script.stdout
