@@ -7,6 +7,7 @@ import importlib
 import io
 import json
 import math
+import shlex
 import shutil
 import subprocess
 import sys
@@ -205,9 +206,11 @@ def test_shell_completion(words, completions):
     result = runner.invoke(app, [], prog_name="gradsight", env=env)
     assert result.exit_code == 0
     assert result.stdout.split() == completions
-    # The script as a shell gets it: from the installed command, in a process of its own.
+    # As a bash user gets it: typer finds the shell among the command's parent processes
+    # ("; true" keeps bash from replacing itself by the command).
+    command = shlex.quote(str(Path(sys.executable).with_name("gradsight")))
     script = subprocess.run(
-        [str(Path(sys.executable).with_name("gradsight")), "--show-completion", "bash"],
+        ["bash", "-c", f"{command} --show-completion; true"],
         capture_output=True,
         text=True,
         check=True,
