@@ -19,14 +19,13 @@ to the characters MLflow allows (letters, digits, `_ - . /`; `hidden_tap[3]` bec
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 
-from gradsight.integrations.sinks import PREFIX, StepBuffer
+from gradsight.integrations.sinks import PREFIX, BufferedSink, StepBuffer
 
 MAX_BATCH = 1000  # metrics per log_batch call (mlflow.utils.validation.MAX_METRICS_PER_BATCH)
 
 
-class MlflowSink:
+class MlflowSink(BufferedSink):
     """Logs rows as metrics of an MLflow run through `MlflowClient.log_batch` (a `Sink`).
 
     Args:
@@ -61,16 +60,6 @@ class MlflowSink:
             run_id = active.info.run_id
         self.run_id = run_id
         self.client = mlflow.MlflowClient(tracking_uri)
-
-    def write(
-        self, step: int, names: Sequence[str], layers: Sequence[str], values: Sequence[float]
-    ) -> None:
-        self._buffer.add(step, names, layers, values)
-        self._log(self._buffer.ready())
-
-    def close(self) -> None:
-        """Send what is still gathered; the run stays open (it is the caller's)."""
-        self._log(self._buffer.pop())
 
     def _log(self, steps: list[tuple[int, dict[str, float]]]) -> None:
         from mlflow.entities import Metric

@@ -126,3 +126,23 @@ class StepBuffer:
         """Release every gathered step (only those before step `before`, when given)."""
         steps = sorted(s for s in self._steps if before is None or s < before)
         return [(step, self._steps.pop(step)) for step in steps]
+
+
+class BufferedSink:
+    """A sink that hands over each complete step (`StepBuffer`) to `_log`; W&B's and MLflow's
+    sinks are this with their own `_log` and a `_buffer` set in `__init__`."""
+
+    _buffer: StepBuffer
+
+    def write(
+        self, step: int, names: Sequence[str], layers: Sequence[str], values: Sequence[float]
+    ) -> None:
+        self._buffer.add(step, names, layers, values)
+        self._log(self._buffer.ready())
+
+    def close(self) -> None:
+        """Send what is still gathered; the tracker's run stays open (it is the caller's)."""
+        self._log(self._buffer.pop())
+
+    def _log(self, steps: list[tuple[int, dict[str, float]]]) -> None:
+        raise NotImplementedError

@@ -28,13 +28,12 @@ The `act/hist/NN` histogram bins are not sent (TensorBoard takes them).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from gradsight.integrations.sinks import PREFIX, StepBuffer
+from gradsight.integrations.sinks import PREFIX, BufferedSink, StepBuffer
 
 
-class WandbSink:
+class WandbSink(BufferedSink):
     """Logs rows as metrics of a W&B run, one `run.log` per kept step (a `Sink`).
 
     Args:
@@ -64,16 +63,6 @@ class WandbSink:
         run.define_metric(self.step_metric, hidden=True)  # an axis, not a chart
         for glob in (f"{prefix}/*", f"{prefix}.*"):  # W&B globs are prefixes followed by *
             run.define_metric(glob, step_metric=self.step_metric)
-
-    def write(
-        self, step: int, names: Sequence[str], layers: Sequence[str], values: Sequence[float]
-    ) -> None:
-        self._buffer.add(step, names, layers, values)
-        self._log(self._buffer.ready())
-
-    def close(self) -> None:
-        """Send what is still gathered; the run stays open (it is the caller's)."""
-        self._log(self._buffer.pop())
 
     def _log(self, steps: list[tuple[int, dict[str, float]]]) -> None:
         for step, metrics in steps:

@@ -9,7 +9,6 @@ through Jinja2's autoescaping.
 from __future__ import annotations
 
 import base64
-import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from gradsight._version import __version__
 from gradsight.diagnosis import Finding
 from gradsight.diagnosis.finding import SEVERITY_RANK
+from gradsight.diagnosis.finding_html import format_value as finding_value
 from gradsight.report.figures import render_figures, write_pngs
 from gradsight.report.report_path import ReportPath
 from gradsight.telemetry import History
@@ -27,7 +27,6 @@ from gradsight.telemetry.coverage import Coverage
 
 TEMPLATE = "report.html.j2"
 # Lists longer than this (layers, steps, evidence arrays) are shortened in the page.
-MAX_ITEMS = 12
 RUN_FIELDS = ("status", "seed", "start_time", "end_time", "duration_s", "error")
 
 
@@ -57,22 +56,11 @@ def _environment() -> Environment:
 
 
 def format_value(value: Any) -> str:
-    """A short readable form of a number, list or other value for a table cell."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
-    if isinstance(value, Mapping):
-        items = [f"{k}: {format_value(v)}" for k, v in list(value.items())[:MAX_ITEMS]]
-        more = f", … ({len(value)} in all)" if len(value) > MAX_ITEMS else ""
-        return ", ".join(items) + more
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        items = [format_value(v) for v in value[:MAX_ITEMS]]
-        more = f", … ({len(value)} in all)" if len(value) > MAX_ITEMS else ""
-        return "[" + ", ".join(items) + more + "]"
-    return str(value)
+    """A short readable form of a number, list or other value for a table cell (a list in
+    brackets)."""
+    text = finding_value(value)
+    is_list = isinstance(value, Sequence) and not isinstance(value, str)
+    return f"[{text}]" if is_list else text
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
