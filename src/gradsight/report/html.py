@@ -26,7 +26,6 @@ from gradsight.telemetry import History
 from gradsight.telemetry.coverage import Coverage
 
 TEMPLATE = "report.html.j2"
-# Lists longer than this (layers, steps, evidence arrays) are shortened in the page.
 RUN_FIELDS = ("status", "seed", "start_time", "end_time", "duration_s", "error")
 
 
