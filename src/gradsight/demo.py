@@ -4,7 +4,6 @@ diagnosis, the report and the doctor's prescription for the failing one."""
 from __future__ import annotations
 
 import shutil
-from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
@@ -13,6 +12,7 @@ from gradsight.config import load_config, prepare
 from gradsight.console import print_findings, print_results, print_trials
 from gradsight.diagnosis import diagnose, load_findings, save_findings
 from gradsight.doctor import doctor
+from gradsight.example_configs import example_config
 from gradsight.report import report
 from gradsight.train import FitResult, fit
 
@@ -21,19 +21,11 @@ HEALTHY = "digits_relu_he_adam"
 DOCTOR_STEPS = 300
 
 
-def example_config(name: str) -> Path:
-    """Path of a config shipped in `gradsight/examples/` (the repository's `examples/`)."""
-    path = Path(str(resources.files("gradsight") / "examples" / f"{name}.toml"))
-    if not path.is_file():
-        raise FileNotFoundError(f"no example config {name!r} in {path.parent}")
-    return path
-
-
 def run_demo(console: Console, run_dir: Path) -> dict[str, FitResult]:
     """Train both examples into `run_dir/<name>` (replacing an earlier demo's runs)."""
     results = {}
     for name in (FAILING, HEALTHY):
-        prepared = prepare(load_config(example_config(name)))
+        prepared = prepare(load_config(Path(str(example_config(name)))))
         target = run_dir / name
         if (target / "run.json").exists():  # an earlier demo run: replace it
             shutil.rmtree(target)
@@ -68,7 +60,7 @@ def run_demo(console: Console, run_dir: Path) -> dict[str, FitResult]:
     )
     console.print(f"Its report: {page}")
     console.print("The doctor tries the remedies on the failing net (2 seeds, 300 steps each):")
-    prepared = prepare(load_config(example_config(FAILING)))
+    prepared = prepare(load_config(Path(str(example_config(FAILING)))))
     train = prepared.fit_args
     prescription = doctor(
         prepared.model,

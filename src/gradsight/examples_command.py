@@ -4,7 +4,9 @@ one config's TOML to copy (`gradsight examples --show NAME > mine.toml`)."""
 from __future__ import annotations
 
 import typer
+from rich.console import Console
 
+from gradsight.console import make_table, print_table
 from gradsight.example_configs import catalog, example_config
 
 # Exit status for bad input, as click uses for usage errors.
@@ -20,9 +22,10 @@ def examples_command(show: str | None = None) -> int:
             typer.echo(f"error: {error.args[0]}", err=True)
             return BAD_INPUT
         return 0
-    entries = catalog()
-    width = max(map(len, entries), default=0)
-    for name, description in entries.items():
-        typer.echo(f"{name:<{width}}  {description}")
-    typer.echo("\nRun one by name: gradsight train NAME (also lr-find NAME, doctor NAME).")
+    table = make_table(["example", "what it trains"], title="Packaged examples")
+    for name, description in catalog().items():
+        table.add_row(name, description)
+    console = Console()
+    print_table(console, table)
+    console.print("Run one by name: gradsight train NAME (also lr-find NAME, doctor NAME).")
     return 0
