@@ -143,6 +143,8 @@ class GradsightCallback(TrainerCallback):
         model, optimizer = kwargs.get("model"), kwargs.get("optimizer")
         if model is None or optimizer is None:
             raise RuntimeError("GradsightCallback needs the Trainer's model and optimizer")
+        self.close("failed")  # a watch still open: the previous train() raised
+        self._losses, self.findings = [], []
         sinks = list(self.sinks)
         if self.report and state.is_world_process_zero:
             logging_steps = state.logging_steps if args.logging_strategy == "steps" else 0
@@ -171,16 +173,6 @@ class GradsightCallback(TrainerCallback):
         if self.diagnose and state.is_world_process_zero:
             self._diagnose()
 
-    # ---- internals ------------------------------------------------------------------------
-
-    def _on_model_output(self, module: Any, args: tuple, kwargs: dict, output: Any) -> None:
-        if not (torch.is_grad_enabled() and module.training):
-            return  # evaluation and prediction
-        loss = _output_loss(output)
-        if loss is not None:
-            self._losses.append(loss)
-            self._loss_is_share = kwargs.get(_NUM_ITEMS) is not None
-
     def close(self, status: str = "finished") -> None:
         """Stop watching (the Trainer has no event for a failed run: call
         `close("failed")` or `close("interrupted")` yourself when `train()` raises)."""
@@ -191,6 +183,16 @@ class GradsightCallback(TrainerCallback):
             self._handle = None
         watch, self.watch = self.watch, None
         watch.close(status)
+
+    # ---- internals ------------------------------------------------------------------------
+
+    def _on_model_output(self, module: Any, args: tuple, kwargs: dict, output: Any) -> None:
+        if not (torch.is_grad_enabled() and module.training):
+            return  # evaluation and prediction
+        loss = _output_loss(output)
+        if loss is not None:
+            self._losses.append(loss)
+            self._loss_is_share = kwargs.get(_NUM_ITEMS) is not None
 
     def _diagnose(self) -> None:
         from gradsight.diagnosis import diagnose, save_findings
