@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gradsight.diagnosis.finding_html import finding_html, findings_html
+from gradsight.files import write_atomic
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -155,7 +156,7 @@ class Findings(list):
 def save_findings(findings: list[Finding], path: str | Path) -> Path:
     """Write findings as JSON (a run directory's `findings.json`)."""
     path = Path(path)
-    path.write_text(json.dumps([f.to_dict() for f in findings], indent=2, default=float) + "\n")
+    write_atomic(path, json.dumps([f.to_dict() for f in findings], indent=2, default=float) + "\n")
     return path
 
 

@@ -26,6 +26,7 @@ from markupsafe import Markup
 
 from gradsight._version import __version__
 from gradsight.doctor.figure import improvement_figure
+from gradsight.files import write_atomic
 from gradsight.report._common import to_png
 from gradsight.report.html import Section, format_value
 
@@ -201,7 +202,7 @@ def write(
         )
     )
     path = run_dir / HTML_NAME
-    path.write_text(page, encoding="utf-8")
+    write_atomic(path, page)
     text = json.dumps(record(prescription, config_diffs), indent=2, default=str)
-    (run_dir / JSON_NAME).write_text(text + "\n", encoding="utf-8")
+    write_atomic(run_dir / JSON_NAME, text + "\n")
     return path

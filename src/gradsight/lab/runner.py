@@ -26,6 +26,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from gradsight._version import __version__
 from gradsight.executor import torch_threads
+from gradsight.files import write_atomic
 from gradsight.lab.experiment import Experiment, ExperimentResult, LabConfig, _jsonable
 from gradsight.lab.registry import EXPERIMENTS
 from gradsight.report._common import to_png
@@ -76,7 +77,7 @@ def write_experiment(experiment: Experiment, result: ExperimentResult, config: L
     figures = []
     for stem, figure in result.figures.items():
         png = to_png(figure)
-        (figures_dir / f"{stem}.png").write_bytes(png)
+        write_atomic(figures_dir / f"{stem}.png", png)
         src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         figures.append({"name": stem, "src": src, "caption": result.captions.get(stem, "")})
     page = (
@@ -106,7 +107,7 @@ def write_experiment(experiment: Experiment, result: ExperimentResult, config: L
         )
     )
     path = folder / "index.html"
-    path.write_text(page, encoding="utf-8")
+    write_atomic(path, page)
     results = {
         "name": experiment.name,
         "title": experiment.title,
@@ -121,7 +122,7 @@ def write_experiment(experiment: Experiment, result: ExperimentResult, config: L
         "figures": [f"figures/{stem}.png" for stem in result.figures],
         "tables": {k: _jsonable(df.to_dict(orient="records")) for k, df in result.tables.items()},
     }
-    (folder / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    write_atomic(folder / "results.json", json.dumps(results, indent=1))
     return path
 
 
@@ -174,7 +175,7 @@ def write_index(results: dict[str, ExperimentResult], config: LabConfig) -> Path
     )
     config.out_dir.mkdir(parents=True, exist_ok=True)
     path = config.out_dir / "index.html"
-    path.write_text(page, encoding="utf-8")
+    write_atomic(path, page)
     return path
 
 

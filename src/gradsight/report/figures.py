@@ -18,6 +18,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from gradsight.files import write_atomic
 from gradsight.report._common import to_png
 from gradsight.report.activation_figures import (
     activation_histograms_figure,
@@ -133,7 +134,7 @@ def write_pngs(rendered: list[RenderedFigure], folder: str | Path) -> list[Path]
     paths = []
     for figure in rendered:
         path = folder / f"{figure.spec.name}.png"
-        path.write_bytes(figure.png)
+        write_atomic(path, figure.png)
         paths.append(path)
     return paths
 

@@ -20,6 +20,7 @@ from gradsight._version import __version__
 from gradsight.diagnosis import Finding
 from gradsight.diagnosis.finding import SEVERITY_RANK
 from gradsight.diagnosis.finding_html import format_value as finding_value
+from gradsight.files import write_atomic
 from gradsight.report.figures import render_figures, write_pngs
 from gradsight.report.report_path import ReportPath
 from gradsight.telemetry import History
@@ -178,5 +179,5 @@ def report(
         )
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    write_atomic(path, page)
     return path
