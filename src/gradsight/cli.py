@@ -65,6 +65,7 @@ def train(
     """Train a model from a config and write a run directory (run.json, metrics)."""
     from gradsight.config import ConfigError, load_config, prepare
     from gradsight.console import print_results
+    from gradsight.stop_signals import sigterm_as_interrupt
     from gradsight.telemetry.run_dir import new_run_dir
     from gradsight.train import fit
 
@@ -77,14 +78,15 @@ def train(
         raise fail(f"--run-dir {run_dir} already holds a run; choose another")
     console.print(f"[bold]{prepared.name}[/]: {prepared.task!r}")
     try:
-        result = fit(
-            prepared.model,
-            prepared.task,
-            run_dir=run_dir,
-            progress=True,
-            config=prepared.config,
-            **prepared.fit_args,
-        )
+        with sigterm_as_interrupt():  # a `kill` or a scheduler's stop ends it as Ctrl-C does
+            result = fit(
+                prepared.model,
+                prepared.task,
+                run_dir=run_dir,
+                progress=True,
+                config=prepared.config,
+                **prepared.fit_args,
+            )
     except ValueError as error:
         raise fail(f"train: {error}") from None
     except KeyboardInterrupt:
