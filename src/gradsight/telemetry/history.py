@@ -6,13 +6,20 @@ Python lists while training (appending is cheap) and turned into a pandas DataFr
 
 With a metrics folder, `flush()` appends the rows logged since the last flush as one parquet
 part and drops them from memory, so memory stays bounded on long runs; `frame()` reads the
-parts back. A part is written under a temporary name and renamed when complete, so a run
-killed at any moment keeps every flushed part and never shows half a part.
+parts back. A part is written under a temporary name and linked to its final name when
+complete, so a run killed at any moment keeps every flushed part and never shows half a part.
+A part is never replaced: each flush takes the next free number at flush time, so two Histories
+appending to one metrics folder (a training and a `History.load` of it) add parts side by side.
+`load` skips an unreadable or wrongly typed part with one warning naming it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import tempfile
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +35,7 @@ SCHEMA = pa.schema(
     [("step", pa.int64()), ("name", pa.string()), ("layer", pa.string()), ("value", pa.float64())]
 )
 PART_GLOB = "part-*.parquet"
+_PART_NUMBER = re.compile(r"part-(\d+)\.parquet")
 
 
 def _empty_columns() -> dict[str, list]:
@@ -44,7 +52,8 @@ class History:
     def __init__(self, metrics_dir: str | Path | None = None) -> None:
         self.metrics_dir = Path(metrics_dir) if metrics_dir is not None else None
         self._columns = _empty_columns()  # rows not yet flushed
-        self._parts = 0  # parts written or found in metrics_dir
+        self._parts = 0  # the highest part number this History wrote or found
+        self._skipped: set[Path] = set()  # unreadable parts found by load(), never read
         self._flushed_rows = 0
         self._frame: pd.DataFrame | None = None
         # Objects with write(step, names, layers, values) and close() that receive every group
@@ -98,7 +107,7 @@ class History:
         Cached until the next row is logged.
         """
         if self._frame is None:
-            tables = [pq.read_table(p, schema=SCHEMA) for p in self._part_files()]
+            tables = [_read_part(p) for p in self._part_files() if p not in self._skipped]
             tables.append(pa.table(self._columns, schema=SCHEMA))
             frame = pa.concat_tables(tables).to_pandas()
             frame["name"] = frame["name"].astype(object)
@@ -134,7 +143,14 @@ class History:
         return float(self.series(name, layer).iloc[-1])
 
     def flush(self) -> Path | None:
-        """Write the rows logged since the last flush as the next parquet part.
+        """Write the rows logged since the last flush as the next free parquet part.
+
+        The rows are written to a temporary file of a unique name, which is then hard-linked
+        (`os.link`, an exclusive create: it fails rather than replace a file) as
+        `part-NNNNNN.parquet`, NNNNNN one past the highest part present now; if another writer
+        took that number meanwhile, the next one is tried. Hence no lock is needed: parts are
+        an append-only set, every row carries its own step, and two writers on one folder can
+        only add parts, never overwrite each other's.
 
         Returns:
             The part written, or None when there is no metrics folder or nothing new.
@@ -142,11 +158,23 @@ class History:
         if self.metrics_dir is None or not self._columns["step"]:
             return None
         self.metrics_dir.mkdir(parents=True, exist_ok=True)
-        self._parts += 1
-        part = self.metrics_dir / f"part-{self._parts:06d}.parquet"
-        tmp = part.with_name(part.name + ".tmp")
-        pq.write_table(pa.table(self._columns, schema=SCHEMA), tmp)
-        tmp.replace(part)
+        handle, name = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=self.metrics_dir)
+        os.close(handle)
+        tmp = Path(name)
+        try:
+            pq.write_table(pa.table(self._columns, schema=SCHEMA), tmp)
+            number = max(self._parts, _highest_part(self.metrics_dir))
+            while True:
+                number += 1
+                part = self.metrics_dir / f"part-{number:06d}.parquet"
+                try:
+                    _claim(tmp, part)
+                    break
+                except FileExistsError:
+                    continue
+        finally:
+            tmp.unlink(missing_ok=True)
+        self._parts = number
         self._flushed_rows += len(self._columns["step"])
         self._columns = _empty_columns()
         return part
@@ -171,7 +199,14 @@ class History:
     def load(cls, path: str | Path) -> History:
         """A History over the parquet parts of a run directory (or of its `metrics/` folder).
 
-        Only complete parts are read; the History can be appended to and flushed further.
+        Only complete parts are read; the History can be appended to and flushed further (its
+        parts take the next free numbers, see `flush`). A part that cannot be read (truncated,
+        empty, not parquet) or whose columns are not step int64, name string, layer string,
+        value float64 is skipped, with one warning naming every skipped file.
+
+        Raises:
+            FileNotFoundError: No parts at all.
+            ValueError: Parts, but none readable.
         """
         path = Path(path)
         metrics_dir = path / "metrics" if (path / "metrics").is_dir() else path
@@ -179,7 +214,22 @@ class History:
         parts = history._part_files()
         if not parts:
             raise FileNotFoundError(f"no metrics parts ({PART_GLOB}) in {metrics_dir}")
-        history._parts = int(parts[-1].stem.removeprefix("part-"))
+        rows, problems = {}, {}
+        for part in parts:
+            try:
+                rows[part] = _part_rows(part)
+            except ValueError as error:
+                problems[part] = str(error)
+        if problems:
+            warnings.warn(
+                f"skipped {len(problems)} unreadable metrics part(s): "
+                + "; ".join(f"{part}: {problem}" for part, problem in problems.items()),
+                stacklevel=2,
+            )
+        if not rows:
+            raise ValueError(f"no readable metrics parts in {metrics_dir}")
+        history._skipped = set(problems)
+        history._parts = _highest_part(metrics_dir)
         run_json = metrics_dir.parent / "run.json"
         if run_json.is_file():
             try:
@@ -187,7 +237,7 @@ class History:
             except (OSError, ValueError, AttributeError):
                 meta = None  # an unreadable run.json costs the metadata, not the metrics
             history.meta = meta if isinstance(meta, dict) else {}
-        history._flushed_rows = sum(pq.read_metadata(p).num_rows for p in parts)
+        history._flushed_rows = sum(rows.values())
         return history
 
     def _part_files(self) -> list[Path]:
@@ -197,6 +247,55 @@ class History:
 
     def __repr__(self) -> str:
         return f"History({len(self)} rows)"
+
+
+def _highest_part(metrics_dir: Path) -> int:
+    """The highest part number in `metrics_dir` (readable or not), 0 when there is none."""
+    numbers = [_PART_NUMBER.fullmatch(p.name) for p in metrics_dir.glob(PART_GLOB)]
+    return max((int(m.group(1)) for m in numbers if m), default=0)
+
+
+def _claim(tmp: Path, part: Path) -> None:
+    """Give the complete file `tmp` the name `part`, raising FileExistsError if taken."""
+    try:
+        os.link(tmp, part)
+    except FileExistsError:
+        raise
+    except OSError:
+        # No hard links here (some network or FUSE filesystems): reserve the name with an
+        # exclusive create, then move the complete file over the empty reservation.
+        os.close(os.open(part, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os.replace(tmp, part)
+
+
+def _part_rows(part: Path) -> int:
+    """The number of rows of a part, after checking its footer and column types.
+
+    Raises:
+        ValueError: The part is not readable parquet or its columns are not SCHEMA's.
+    """
+    try:
+        metadata = pq.read_metadata(part)
+        schema = metadata.schema.to_arrow_schema()
+    except (OSError, pa.ArrowException) as error:
+        raise ValueError(f"not a readable parquet file ({error})") from None
+    found = {field.name: field.type for field in schema}
+    wanted = {field.name: field.type for field in SCHEMA}
+    if found != wanted:
+        shown = ", ".join(f"{name} {kind}" for name, kind in found.items())
+        raise ValueError(
+            f"columns {shown or 'none'}; expected step int64, name string, "
+            "layer string, value double"
+        )
+    return metadata.num_rows
+
+
+def _read_part(part: Path) -> pa.Table:
+    """A part's rows, or a ValueError naming the part."""
+    try:
+        return pq.read_table(part, schema=SCHEMA)
+    except (OSError, pa.ArrowException) as error:
+        raise ValueError(f"{part}: unreadable metrics part ({error})") from None
 
     def _repr_html_(self) -> str:
         """The notebook display: steps, layers, statistics and a gradient-flow figure."""

@@ -53,8 +53,8 @@ class RunDir:
     """One run's folder.
 
     Args:
-        path: The folder; created if missing. It must not already hold a run (a `run.json`):
-            mixing two runs' metric parts would corrupt both.
+        path: The folder; created if missing. It must not already hold a run (a `run.json`)
+            nor an old run's metric parts without one: mixing two runs' parts would corrupt both.
         config: Everything needed to repeat the run (JSON-serialisable; other values are
             stored as their `repr`).
         seed: The run's seed.
@@ -64,6 +64,12 @@ class RunDir:
         self.path = Path(path)
         if (self.path / "run.json").exists():
             raise FileExistsError(f"{self.path} already holds a run (run.json); choose another")
+        parts = list((self.path / "metrics").glob("part-*.parquet"))
+        if parts:
+            raise FileExistsError(
+                f"{self.path} holds {len(parts)} metric parts but no run.json; "
+                "choose another run directory"
+            )
         self.path.mkdir(parents=True, exist_ok=True)
         self.metrics_dir = self.path / "metrics"
         self.figures_dir = self.path / "figures"
@@ -111,13 +117,36 @@ class RunDir:
     def _write(self) -> None:
         # Rewritten whole under a temporary name and renamed, so run.json is never half-written.
         tmp = self.path / "run.json.tmp"
-        tmp.write_text(json.dumps(self.info, indent=2, default=repr) + "\n")
-        tmp.replace(self.path / "run.json")
+        try:
+            tmp.write_text(json.dumps(self.info, indent=2, default=repr) + "\n")
+            tmp.replace(self.path / "run.json")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def read_run(path: str | Path) -> dict[str, Any]:
-    """The contents of a run directory's run.json."""
+    """The contents of a run directory's run.json.
+
+    Raises:
+        FileNotFoundError: There is no run.json.
+        ValueError: run.json is not JSON, or not an object with a string "status" and an
+            object (or null) "config"; the message names the file and the problem.
+    """
     file = Path(path) / "run.json"
     if not file.is_file():
         raise FileNotFoundError(f"{path} is not a run directory (no run.json)")
-    return json.loads(file.read_text())
+    try:
+        info = json.loads(file.read_text())
+    except ValueError as error:  # invalid JSON or invalid UTF-8
+        raise ValueError(f"{file}: not valid JSON: {error}") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{file}: expected a JSON object, got a {type(info).__name__}")
+    missing = [key for key in ("status", "config") if key not in info]
+    if missing:
+        raise ValueError(f"{file}: missing key(s) {', '.join(missing)}")
+    if not isinstance(info["status"], str):
+        raise ValueError(f"{file}: status must be a string, got {info['status']!r}")
+    if not isinstance(info["config"], dict | None):
+        raise ValueError(f"{file}: config must be an object, got {type(info['config']).__name__}")
+    return info
