@@ -87,7 +87,7 @@ def train(
                 config=prepared.config,
                 **prepared.fit_args,
             )
-    except ValueError as error:
+    except (ValueError, FileExistsError) as error:  # bad values; a folder holding a run
         raise fail(f"train: {error}") from None
     except KeyboardInterrupt:
         typer.echo(f"interrupted; what was logged is kept in {run_dir}", err=True)

@@ -248,6 +248,10 @@ class History:
     def __repr__(self) -> str:
         return f"History({len(self)} rows)"
 
+    def _repr_html_(self) -> str:
+        """The notebook display: steps, layers, statistics and a gradient-flow figure."""
+        return history_html(self)
+
 
 def _highest_part(metrics_dir: Path) -> int:
     """The highest part number in `metrics_dir` (readable or not), 0 when there is none."""
@@ -296,7 +300,3 @@ def _read_part(part: Path) -> pa.Table:
         return pq.read_table(part, schema=SCHEMA)
     except (OSError, pa.ArrowException) as error:
         raise ValueError(f"{part}: unreadable metrics part ({error})") from None
-
-    def _repr_html_(self) -> str:
-        """The notebook display: steps, layers, statistics and a gradient-flow figure."""
-        return history_html(self)

@@ -100,6 +100,7 @@ class Watch:
         self._measuring = False  # our own forward passes (curvature) are not training steps
         self.run, self.history = opts.open_history(self.model, rank)
         self.layout = parameter_layout(self.model)
+        _check_parameters(self.model, self.optimizer)
         self.modules = watched_modules(self.model)
         self._step_done = False
         self._inputs: tuple[tuple, dict] | None = None
@@ -381,6 +382,25 @@ class Watch:
             self.close("finished")
         else:
             self.close("interrupted" if issubclass(kind, KeyboardInterrupt) else "failed")
+
+
+def _check_parameters(model: nn.Module, optimizer: Any) -> None:
+    """One clear error for a watch that could record nothing: a model with no trainable
+    parameter, or an optimizer that holds none of the model's (another model's)."""
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    if not trainable:
+        raise ValueError(
+            f"{type(model).__name__} has no trainable parameters (all frozen or none): "
+            "there is nothing to watch"
+        )
+    if optimizer is None:
+        return
+    held = [p for group in optimizer.param_groups for p in group["params"]]
+    if held and not any(id(p) in trainable for p in held):
+        raise ValueError(
+            f"the optimizer holds none of {type(model).__name__}'s trainable parameters "
+            "(it was built for another model, or over frozen ones): pass the model it trains"
+        )
 
 
 def _gradient_moment(asked: str, accelerated: bool, world: int) -> str:
