@@ -177,12 +177,38 @@ def _load_run(run_dir: Path):
     return info, history
 
 
-def _run_diagnosis(run_dir: Path, history):
-    """`diagnose(history)`, saved as run_dir/findings.json."""
+def _can_write(folder: Path) -> bool:
+    """Whether a file can be created in `folder` (tried, not guessed from permissions:
+    root ignores them, a read-only filesystem does not)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def _state_of_run(run_dir: Path, info: dict, history) -> None:
+    """One line on stderr for a run that did not finish: its status and the steps it holds."""
+    status = info.get("status")
+    if status != "finished":
+        steps = history.frame()["step"]
+        held = f"{steps.nunique()} steps (0 to {steps.max()})" if len(steps) else "no steps"
+        typer.echo(f"note: {run_dir} did not finish (status {status}); it holds {held}", err=True)
+
+
+def _run_diagnosis(run_dir: Path, history, findings_dir: Path | None = None):
+    """`diagnose(history)`, saved as findings.json in `findings_dir` (default the run
+    directory); not saved, with a note on stderr, where that folder cannot be written."""
     from gradsight.diagnosis import diagnose, save_findings
 
     findings = diagnose(history)
-    save_findings(findings, run_dir / "findings.json")
+    folder = findings_dir or run_dir
+    if _can_write(folder):
+        save_findings(findings, folder / "findings.json")
+    else:
+        typer.echo(f"note: {folder} cannot be written; findings.json not saved", err=True)
     return findings
 
 
@@ -201,6 +227,19 @@ def report(
     from gradsight.report import report as write_report
 
     info, history = _load_run(run_dir)
+    out = out or run_dir / "report.html"
+    if out.is_dir():
+        raise fail(f"--out {out} is a folder; give the HTML file to write")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise fail(f"--out {out}: cannot make its folder ({error.strerror})") from None
+    if not _can_write(out.parent):
+        raise fail(f"--out {out}: cannot write in {out.parent}")
+    _state_of_run(run_dir, info, history)
+    # A run directory that cannot be written (archived, shared, read-only) is only read:
+    # figures and findings then go beside the page.
+    beside = run_dir if _can_write(run_dir) else out.parent
     findings_file = run_dir / "findings.json"
     if findings_file.is_file():
         try:
@@ -208,14 +247,14 @@ def report(
         except (ValueError, TypeError, KeyError) as error:
             raise fail(f"{findings_file}: not a findings file: {error}") from None
     else:
-        findings = _run_diagnosis(run_dir, history)
+        findings = _run_diagnosis(run_dir, history, beside)
     path = write_report(
         history,
         findings,
-        out or run_dir / "report.html",
+        out,
         title=str((info.get("config") or {}).get("name") or run_dir.name),
         run_info=info,
-        figures_dir=run_dir / "figures",
+        figures_dir=beside / "figures",
     )
     typer.echo(f"report: {path}")  # plain and unwrapped, for scripts
 
@@ -241,7 +280,8 @@ def diagnose(
 
     if fail_on is not None and fail_on not in ("warning", "critical"):
         raise fail(f"--fail-on must be warning or critical, got {fail_on!r}")
-    _, history = _load_run(run_dir)
+    info, history = _load_run(run_dir)
+    _state_of_run(run_dir, info, history)
     findings = _run_diagnosis(run_dir, history)
     if json_output:
         typer.echo(findings_json(findings))
