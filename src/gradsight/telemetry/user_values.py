@@ -24,7 +24,7 @@ class UserValues:
         self.recorder, self.on_value = recorder, on_value
         self.latest: dict[str, float] = {}
 
-    def log(self, **values: Tensor | float) -> None:
+    def log(self, **values: Tensor | float | np.number | np.ndarray) -> None:
         """Record scalars for the step in progress (see `Watch.log`)."""
         for name, value in values.items():
             if isinstance(value, Tensor):
@@ -32,7 +32,7 @@ class UserValues:
                     shape = tuple(value.shape)
                     raise ValueError(f"watch.log: {name!r} must be a scalar, got shape {shape}")
                 self.recorder.send([value.detach().reshape(1)], partial(self._host, name), ["mean"])
-            elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+            elif _is_number(value):
                 self._host(name, self.recorder.step, [np.array([value], dtype=np.float64)])
             else:
                 kind = type(value).__name__
@@ -43,3 +43,17 @@ class UserValues:
         self.recorder.history.log(step, name, number)
         self.latest[name] = number
         self.on_value(name, step, number)
+
+
+def _is_number(value: object) -> bool:
+    """A real number: int, float, a numpy integer or float scalar, or a 0-d array of one.
+
+    Booleans (Python's and numpy's) are not numbers here: `log(done=True)` is a mistake.
+    """
+    if isinstance(value, np.ndarray):
+        if value.ndim != 0:
+            return False
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    return isinstance(value, (int, float, np.integer, np.floating))
