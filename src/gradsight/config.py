@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import sys
 import typing
 from collections.abc import Callable
@@ -30,13 +31,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from torch import nn
 
 from gradsight import data, models
 from gradsight.data.task import Task
 from gradsight.example_configs import example_names, resolve_config
-from gradsight.train import fit
+from gradsight.telemetry.watch import watch
+from gradsight.train import SCHEDULES, build_optimizer, build_schedule, fit
+from gradsight.train.batches import steps_per_epoch
+from gradsight.train.fit import MAX_STEPS, check_device
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -49,6 +54,23 @@ MODEL_SIZE_ARGS = frozenset(
     {"in_features", "out_features", "in_shape", "input_size", "output_size", "sequence_output"}
 )
 FIT_RUNTIME_ARGS = frozenset({"model", "task", "callbacks", "run_dir", "progress", "config"})
+# gs.watch arguments that fit sets itself (or that only Python can give): not a config's to set.
+WATCH_RUNTIME_ARGS = frozenset(
+    {
+        "model",
+        "optimizer",
+        "history",
+        "on_nonfinite",
+        "flush_every",
+        "run_dir",
+        "sinks",
+        "curvature_batch",
+        "curvature_loss_fn",
+    }
+)
+# Schedule arguments that fit passes: the optimizer, the run length, and hessian's probe.
+SCHEDULE_RUNTIME_ARGS = frozenset({"optimizer", "total_steps", "model", "loss_fn", "data"})
+WARMUP_ARGS = {"warmup_steps": (int | None, None), "warmup_fraction": (float | None, None)}
 
 
 class ConfigError(ValueError):
@@ -165,6 +187,10 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> dict[str, Any]:
         config = tomllib.loads(source.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8"
+        ) from None
     config.setdefault("name", Path(source.name).stem)
     for assignment in overrides:
         set_value(config, assignment)
@@ -180,6 +206,7 @@ def prepare(config: dict[str, Any]) -> Prepared:
     unknown = [key for key in config if key not in SECTIONS]
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown section; allowed: {', '.join(SECTIONS)}")
+    name = check_run_name(config.get("name", "run"))
     sections = {}
     for section in ("task", "model", "train"):
         value = config.get(section, {})
@@ -214,4 +241,84 @@ def prepare(config: dict[str, Any]) -> Prepared:
         raise ConfigError(f"model: {error}") from None
 
     fit_args = _validate("train", fit, sections["train"], FIT_RUNTIME_ARGS)
-    return Prepared(str(config.get("name", "run")), config, task, model, fit_args)
+    if isinstance(fit_args.get("watch"), dict):
+        fit_args["watch"] = _validate("train.watch", watch, fit_args["watch"], WATCH_RUNTIME_ARGS)
+    if "device" in fit_args:
+        try:
+            check_device(fit_args["device"])
+        except ValueError as error:
+            raise ConfigError(f"train.device: {error}") from None
+    _check_optimizer_and_schedule(fit_args, task)
+    return Prepared(name, config, task, model, fit_args)
+
+
+def check_run_name(name: Any) -> str:
+    """`name` if it can name a folder under `runs/`: a path would put the run elsewhere.
+
+    Raises:
+        ConfigError: Not a string, empty, `.` or `..`, or holding a path separator.
+    """
+    separators = {"/", "\\", os.sep, os.altsep or "/"}
+    if (
+        not isinstance(name, str)
+        or not name.strip()
+        or name in (".", "..")
+        or any(sep in name for sep in separators)
+        or "\0" in name
+    ):
+        raise ConfigError(
+            f"name: {name!r} is not a run name (no path separators, '.' or '..'); "
+            "use --run-dir to choose where the run goes"
+        )
+    return name
+
+
+def _check_optimizer_and_schedule(fit_args: dict[str, Any], task: Task) -> None:
+    """Build the optimizer and schedule on a throwaway parameter, as fit will build them.
+
+    Wrong schedule options otherwise surface inside torch's scheduler mid-run; here they are
+    type-checked against the schedule's signature and then built once.
+    """
+    schedule = fit_args.get("schedule", "constant")
+    if schedule not in SCHEDULES:
+        raise ConfigError(
+            f"train.schedule: {schedule!r} is not a schedule; choose one of: {', '.join(SCHEDULES)}"
+        )
+    factory = SCHEDULES[schedule]
+    options = dict(fit_args.get("schedule_options") or {})
+    named = set(inspect.signature(factory).parameters) | set(WARMUP_ARGS)
+    takes_more = any(
+        p.kind is p.VAR_KEYWORD for p in inspect.signature(factory).parameters.values()
+    )
+    # A factory with **options passes them on: only its named arguments are checked here.
+    checked = {k: v for k, v in options.items() if k in named} if takes_more else options
+    options.update(
+        _validate(
+            "train.schedule_options", factory, checked, SCHEDULE_RUNTIME_ARGS, dict(WARMUP_ARGS)
+        )
+    )
+    if "schedule_options" in fit_args:
+        fit_args["schedule_options"] = options
+    steps = fit_args.get("steps")
+    if fit_args.get("epochs") is not None:
+        steps = fit_args["epochs"] * steps_per_epoch(len(task.x_train), fit_args.get("batch_size"))
+    if steps is not None and steps > MAX_STEPS:
+        raise ConfigError(f"train: steps must be <= {MAX_STEPS:,}, got {steps:,}")
+    try:
+        optimizer = build_optimizer(
+            fit_args.get("optimizer", "sgd"),
+            [nn.Parameter(torch.zeros(1))],
+            fit_args.get("lr"),
+            momentum=fit_args.get("momentum", 0.0),
+            nesterov=fit_args.get("nesterov", False),
+            weight_decay=fit_args.get("weight_decay", 0.0),
+            **(fit_args.get("optimizer_options") or {}),
+        )
+    except ValueError as error:
+        raise ConfigError(f"train: {error}") from None
+    if schedule == "hessian":  # needs the model and data; its options were type-checked above
+        return
+    try:
+        build_schedule(schedule, optimizer, max(1, steps or 500), **options)
+    except (ValueError, TypeError, ArithmeticError) as error:
+        raise ConfigError(f"train.schedule_options: {error}") from None

@@ -32,6 +32,8 @@ LOG_BLOCK = 50
 # Examples in the fixed batch on which the `hessian` schedule and the watch's curvature
 # estimates (`watch={"curvature_every": N}`) measure the Hessian.
 HESSIAN_PROBE = 512
+# More steps than anyone means to run: a typo (an extra zero or three), rejected up front.
+MAX_STEPS = 10**8
 # `watch=False`: only loss, lr and non-finite losses are recorded.
 NO_WATCH = {"every": 0, "updates_every": 0, "activations_every": 0}
 
@@ -77,6 +79,25 @@ def penalty(model: nn.Module, l1: float, l2: float) -> Tensor | None:
 def _check(name: str, value: float | int | None, low: float, *, strict: bool = False) -> None:
     if value is not None and (value <= low if strict else value < low):
         raise ValueError(f"{name} must be {'>' if strict else '>='} {low}, got {value}")
+
+
+def check_device(device: str) -> torch.device:
+    """`device` as a torch.device, if this torch can train there.
+
+    Raises:
+        ValueError: Not a device name, or a CUDA/MPS device this build or machine lacks.
+    """
+    try:
+        place = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device {device!r} is not a device (e.g. cpu, cuda, cuda:1)") from None
+    if place.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (place.index or 0) >= count:
+            raise ValueError(f"device {device!r} is not available ({count} CUDA devices)")
+    elif place.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r} is not available")
+    return place
 
 
 def fit(
@@ -167,6 +188,9 @@ def fit(
     if epochs is not None:
         steps = epochs * steps_per_epoch(len(task.x_train), batch_size)
     steps = 500 if steps is None else steps
+    if steps > MAX_STEPS:
+        raise ValueError(f"steps must be <= {MAX_STEPS:,}, got {steps:,}")
+    check_device(device)
 
     model.to(device)
     task = task.to(device)

@@ -20,6 +20,7 @@ is a separate option of `fit` (`l2`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -94,6 +95,8 @@ def build_optimizer(
         raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
     spec = OPTIMIZERS[name]
     lr = spec.default_lr if lr is None else lr
+    if not math.isfinite(lr):
+        raise ValueError(f"lr must be finite, got {lr}")
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr}")
     if not 0 <= momentum < 1:
