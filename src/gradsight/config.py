@@ -40,8 +40,7 @@ from gradsight.data.task import Task
 from gradsight.example_configs import example_names, resolve_config
 from gradsight.telemetry.watch import watch
 from gradsight.train import SCHEDULES, build_optimizer, build_schedule, fit
-from gradsight.train.batches import steps_per_epoch
-from gradsight.train.fit import MAX_STEPS, check_device
+from gradsight.train.fit import check_device, run_length
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -299,11 +298,13 @@ def _check_optimizer_and_schedule(fit_args: dict[str, Any], task: Task) -> None:
     )
     if "schedule_options" in fit_args:
         fit_args["schedule_options"] = options
-    steps = fit_args.get("steps")
-    if fit_args.get("epochs") is not None:
-        steps = fit_args["epochs"] * steps_per_epoch(len(task.x_train), fit_args.get("batch_size"))
-    if steps is not None and steps > MAX_STEPS:
-        raise ConfigError(f"train: steps must be <= {MAX_STEPS:,}, got {steps:,}")
+    try:
+        steps = run_length(
+            fit_args.get("steps"), fit_args.get("epochs"), len(task.x_train),
+            fit_args.get("batch_size"),
+        )  # fmt: skip
+    except ValueError as error:
+        raise ConfigError(f"train: {error}") from None
     try:
         optimizer = build_optimizer(
             fit_args.get("optimizer", "sgd"),
@@ -319,6 +320,6 @@ def _check_optimizer_and_schedule(fit_args: dict[str, Any], task: Task) -> None:
     if schedule == "hessian":  # needs the model and data; its options were type-checked above
         return
     try:
-        build_schedule(schedule, optimizer, max(1, steps or 500), **options)
+        build_schedule(schedule, optimizer, max(1, steps), **options)
     except (ValueError, TypeError, ArithmeticError) as error:
         raise ConfigError(f"train.schedule_options: {error}") from None

@@ -22,6 +22,8 @@ from typing import Any, Literal
 import torch
 
 from gradsight._version import __version__
+from gradsight.files import write_atomic
+from gradsight.telemetry.history import PART_GLOB
 
 Status = Literal["running", "finished", "failed", "interrupted"]
 
@@ -64,7 +66,7 @@ class RunDir:
         self.path = Path(path)
         if (self.path / "run.json").exists():
             raise FileExistsError(f"{self.path} already holds a run (run.json); choose another")
-        parts = list((self.path / "metrics").glob("part-*.parquet"))
+        parts = list((self.path / "metrics").glob(PART_GLOB))
         if parts:
             raise FileExistsError(
                 f"{self.path} holds {len(parts)} metric parts but no run.json; "
@@ -115,14 +117,8 @@ class RunDir:
             raise
 
     def _write(self) -> None:
-        # Rewritten whole under a temporary name and renamed, so run.json is never half-written.
-        tmp = self.path / "run.json.tmp"
-        try:
-            tmp.write_text(json.dumps(self.info, indent=2, default=repr) + "\n")
-            tmp.replace(self.path / "run.json")
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        # Rewritten whole (temporary file, rename), so run.json is never half-written.
+        write_atomic(self.path / "run.json", json.dumps(self.info, indent=2, default=repr) + "\n")
 
 
 def read_run(path: str | Path) -> dict[str, Any]:

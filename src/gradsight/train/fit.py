@@ -81,6 +81,21 @@ def _check(name: str, value: float | int | None, low: float, *, strict: bool = F
         raise ValueError(f"{name} must be {'>' if strict else '>='} {low}, got {value}")
 
 
+def run_length(steps: int | None, epochs: int | None, examples: int, batch_size: int | None) -> int:
+    """The optimizer steps of a run: `epochs` passes over `examples`, else `steps` (500 when
+    neither is given).
+
+    Raises:
+        ValueError: More than MAX_STEPS.
+    """
+    if epochs is not None:
+        steps = epochs * steps_per_epoch(examples, batch_size)
+    steps = 500 if steps is None else steps
+    if steps > MAX_STEPS:
+        raise ValueError(f"steps must be <= {MAX_STEPS:,}, got {steps:,}")
+    return steps
+
+
 def check_device(device: str) -> torch.device:
     """`device` as a torch.device, if this torch can train there.
 
@@ -185,11 +200,7 @@ def fit(
     _check("clip_value", clip_value, 0, strict=True)
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("the model has no trainable parameters")
-    if epochs is not None:
-        steps = epochs * steps_per_epoch(len(task.x_train), batch_size)
-    steps = 500 if steps is None else steps
-    if steps > MAX_STEPS:
-        raise ValueError(f"steps must be <= {MAX_STEPS:,}, got {steps:,}")
+    steps = run_length(steps, epochs, len(task.x_train), batch_size)
     check_device(device)
 
     model.to(device)
