@@ -9,11 +9,15 @@ import typer
 from rich.console import Console
 
 from gradsight._version import __version__
+from gradsight.cli_errors import INTERRUPTED, ErrorBoundary, fail, user_error_message
+from gradsight.errors import InputError
 from gradsight.lab.command import lab_app
 
 # The commands import their implementations (torch, pandas, ...) when they run, so that
-# `gradsight --help`, `--version` and shell completion stay fast.
+# `gradsight --help`, `--version` and shell completion stay fast. User errors (bad input, paths,
+# missing packages) become one line and exit 2 in one place: `cli_errors.ErrorBoundary`.
 app = typer.Typer(
+    cls=ErrorBoundary,
     help="gradsight: find out why a neural network is not learning, and prove the fix.",
     no_args_is_help=True,
     add_completion=True,
@@ -21,16 +25,6 @@ app = typer.Typer(
 )
 console = Console()
 app.add_typer(lab_app, name="lab")
-
-# Exit status for bad input (configs, arguments), as click uses for usage errors.
-BAD_INPUT = 2
-INTERRUPTED = 130
-
-
-def fail(message: str) -> typer.Exit:
-    """Print one line to stderr and return the exit for bad input (raise it)."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(BAD_INPUT)
 
 
 def _version(value: bool) -> None:
@@ -63,16 +57,13 @@ def train(
     ] = None,
 ) -> None:
     """Train a model from a config and write a run directory (run.json, metrics)."""
-    from gradsight.config import ConfigError, load_config, prepare
+    from gradsight.config import load_config, prepare
     from gradsight.console import print_results
     from gradsight.stop_signals import sigterm_as_interrupt
     from gradsight.telemetry.run_dir import new_run_dir
     from gradsight.train import fit
 
-    try:
-        prepared = prepare(load_config(config, set_ or []))
-    except ConfigError as error:
-        raise fail(str(error)) from None
+    prepared = prepare(load_config(config, set_ or []))
     run_dir = run_dir or new_run_dir("runs", prepared.name)
     if (run_dir / "run.json").exists():
         raise fail(f"--run-dir {run_dir} already holds a run; choose another")
@@ -87,8 +78,11 @@ def train(
                 config=prepared.config,
                 **prepared.fit_args,
             )
-    except (ValueError, FileExistsError) as error:  # bad values; a folder holding a run
-        raise fail(f"train: {error}") from None
+    except OSError as error:  # a full disk, an unwritable folder: say what is kept
+        message = f"train: {user_error_message(error)}"
+        if (run_dir / "run.json").exists():
+            message += f"; {run_dir} keeps the steps flushed before"
+        raise fail(message) from None
     except KeyboardInterrupt:
         typer.echo(f"interrupted; what was logged is kept in {run_dir}", err=True)
         raise typer.Exit(INTERRUPTED) from None
@@ -170,7 +164,7 @@ def _load_run(run_dir: Path):
         history = History.load(run_dir)
     except FileNotFoundError as error:
         raise fail(str(error)) from None
-    except (ValueError, OSError) as error:
+    except (InputError, OSError) as error:
         raise fail(f"{run_dir}: cannot read the run: {error}") from None
     if len(history) == 0:
         raise fail(f"{run_dir}: no metrics logged yet")
@@ -314,7 +308,7 @@ def lr_find_command(
         result, png = lr_find_from_config(
             config, set_ or [], out, start_lr=start_lr, end_lr=end_lr, num_it=num_it
         )
-    except ValueError as error:  # ConfigError is a ValueError
+    except InputError as error:  # ConfigError is an InputError
         raise fail(f"lr-find: {error}") from None
     console.print(describe(result), markup=False, highlight=False)
     console.print(f"plot: {png}", markup=False, highlight=False)
@@ -353,7 +347,7 @@ def playground(
         result = run_playground(
             surface, optimizer or DEFAULT_OPTIMIZERS, out_dir=out_dir, steps=steps, frames=frames
         )
-    except ValueError as error:
+    except InputError as error:
         raise fail(f"playground: {error}") from None
     print_playground(console, result.summary)
     console.print(f"wrote {result.png} and {result.gif}", markup=False, highlight=False)

@@ -37,6 +37,7 @@ from torch import nn
 
 from gradsight import data, models
 from gradsight.data.task import Task
+from gradsight.errors import InputError
 from gradsight.example_configs import example_names, resolve_config
 from gradsight.telemetry.watch import watch
 from gradsight.train import SCHEDULES, build_optimizer, build_schedule, fit
@@ -72,7 +73,7 @@ SCHEDULE_RUNTIME_ARGS = frozenset({"optimizer", "total_steps", "model", "loss_fn
 WARMUP_ARGS = {"warmup_steps": (int | None, None), "warmup_fraction": (float | None, None)}
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A config that cannot be run; the message is one line naming the key."""
 
 
@@ -138,13 +139,13 @@ def build_model(kind: str, task: Task, **options: Any) -> nn.Module:
     (T, features) inputs, with per-step outputs when the targets are sequences.
     """
     if kind not in models.MODELS:
-        raise ValueError(f"unknown model kind {kind!r}; choose one of: {', '.join(models.MODELS)}")
+        raise InputError(f"unknown model kind {kind!r}; choose one of: {', '.join(models.MODELS)}")
     builder = models.MODELS[kind]
     if kind == "mlp":
         return builder(math.prod(task.input_shape), task.output_size, **options)
     if kind == "rnn":
         if len(task.input_shape) != 2:
-            raise ValueError(
+            raise InputError(
                 f"rnn needs (time, features) inputs; {task.name} has {task.input_shape}"
             )
         sequence_output = task.y_train.dim() == 2 and task.loss == "cross_entropy"

@@ -7,20 +7,21 @@ import typer
 from rich.console import Console
 
 from gradsight.console import make_table, print_table
+from gradsight.errors import InputError
 from gradsight.example_configs import catalog, example_config
-
-# Exit status for bad input, as click uses for usage errors.
-BAD_INPUT = 2
 
 
 def examples_command(show: str | None = None) -> int:
-    """Print the catalogue (or one example's TOML); returns the exit status."""
+    """Print the catalogue (or one example's TOML); returns the exit status (0).
+
+    Raises:
+        InputError: `show` names no packaged example.
+    """
     if show is not None:
         try:
             typer.echo(example_config(show).read_text(encoding="utf-8"), nl=False)
         except KeyError as error:
-            typer.echo(f"error: {error.args[0]}", err=True)
-            return BAD_INPUT
+            raise InputError(error.args[0]) from None
         return 0
     table = make_table(["example", "what it trains"], title="Packaged examples")
     for name, description in catalog().items():

@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from gradsight.errors import InputError, MissingPackageError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -73,11 +75,11 @@ class Executor:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"unknown executor {self.kind!r}; choose one of: {', '.join(KINDS)}")
+            raise InputError(f"unknown executor {self.kind!r}; choose one of: {', '.join(KINDS)}")
         if not isinstance(self.workers, int) or self.workers < 1:
-            raise ValueError(f"workers must be an int >= 1, got {self.workers!r}")
+            raise InputError(f"workers must be an int >= 1, got {self.workers!r}")
         if self.address is not None and self.kind != "ray":
-            raise ValueError("address is for the ray executor only")
+            raise InputError("address is for the ray executor only")
 
     def map(
         self,
@@ -170,7 +172,9 @@ def connect_ray(address: str | None = None, **options: Any) -> None:
     try:
         import ray
     except ImportError:
-        raise ImportError("the ray executor needs Ray: pip install 'gradsight[ray]'") from None
+        raise MissingPackageError(
+            "the ray executor needs Ray: pip install 'gradsight[ray]'"
+        ) from None
     if address is not None and address != "auto" and "://" not in address:
         _check_reachable(address)
     if ray.is_initialized():

@@ -13,9 +13,6 @@ from rich.markup import escape
 from gradsight.console import print_findings
 from gradsight.integrations.script import ScriptRun, run_script
 
-# Exit status for bad input, as click uses for usage errors.
-BAD_INPUT = 2
-
 
 def report_run(console: Console, result: ScriptRun) -> None:
     """The script's error, then each watched model's run and findings."""
@@ -46,19 +43,19 @@ def run_command(
     every: int = 1,
     activations_every: int = 10,
 ) -> int:
-    """Run and report; returns the script's exit status (2 when it cannot start)."""
+    """Run and report; returns the script's exit status.
+
+    Raises:
+        FileNotFoundError, FileExistsError: No such script; `run_dir` already holds a run.
+    """
     console = Console(stderr=True)
-    try:
-        result = run_script(
-            script,
-            list(args),
-            run_dir=run_dir,
-            notify=lambda line: console.print(f"gradsight: {escape(line)}", highlight=False),
-            every=every,
-            activations_every=activations_every,
-        )
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        console.print(f"error: {escape(str(error))}", highlight=False)
-        return BAD_INPUT
+    result = run_script(
+        script,
+        list(args),
+        run_dir=run_dir,
+        notify=lambda line: console.print(f"gradsight: {escape(line)}", highlight=False),
+        every=every,
+        activations_every=activations_every,
+    )
     report_run(console, result)
     return result.exit_code

@@ -13,8 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from gradsight.cli import app
+from gradsight.cli_errors import BAD_INPUT
 from gradsight.doctor import command
-from gradsight.doctor.command import BAD_INPUT, doctor_command
+from gradsight.doctor.command import doctor_command
+from gradsight.errors import UserError
 from gradsight.executor import Executor
 
 USER = "tests.doctor.user_model"
@@ -43,10 +45,10 @@ BAD = [
 
 
 @pytest.mark.parametrize(("kwargs", "words"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-def test_bad_input_exits_2_with_one_line(kwargs, words, capsys) -> None:
-    assert doctor_command(**kwargs, steps=5, seeds=1, progress=False) == BAD_INPUT
-    err = capsys.readouterr().err
-    assert words in err and err.count("\n") == 1
+def test_bad_input_is_a_user_error_that_says_what_is_wrong(kwargs, words) -> None:
+    with pytest.raises(UserError) as raised:
+        doctor_command(**kwargs, steps=5, seeds=1, progress=False)
+    assert words in str(raised.value)
 
 
 def test_user_model_goes_through(capsys) -> None:

@@ -11,12 +11,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from gradsight.errors import InputError
+
 
 def trainable(model: nn.Module) -> list[nn.Parameter]:
     """The parameters with `requires_grad`, in `model.parameters()` order."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise ValueError(f"{type(model).__name__} has no trainable parameters")
+        raise InputError(f"{type(model).__name__} has no trainable parameters")
     return params
 
 
@@ -29,7 +31,7 @@ def unflatten(vector: Tensor, like: Sequence[Tensor]) -> list[Tensor]:
     """Split a flat vector (n,) into views shaped like `like` (e.g. the model's parameters)."""
     sizes = [t.numel() for t in like]
     if vector.numel() != sum(sizes):
-        raise ValueError(f"vector has {vector.numel()} elements, the parameters {sum(sizes)}")
+        raise InputError(f"vector has {vector.numel()} elements, the parameters {sum(sizes)}")
     return [part.view_as(t) for part, t in zip(vector.split(sizes), like, strict=True)]
 
 

@@ -36,6 +36,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from gradsight.curvature._checks import check_choice
 from gradsight.curvature._state import preserved
 from gradsight.curvature._vectors import flatten, trainable, unflatten
+from gradsight.errors import InputError
 
 LossFn = Callable[[Any, Any], Tensor]
 METHODS = ("auto", "reverse", "forward")
@@ -50,11 +51,11 @@ def as_batches(data: Any) -> tuple[Sequence | Iterable, bool]:
     if _is_batch(data):
         return [tuple(data)], True
     if isinstance(data, Tensor) or not isinstance(data, Iterable):
-        raise ValueError(
+        raise InputError(
             f"data must be an (inputs, targets) pair or an iterable of them, got {type(data)}"
         )
     if iter(data) is data:
-        raise ValueError(
+        raise InputError(
             f"data is a one-shot iterator ({type(data).__name__}); pass a list or a DataLoader"
         )
     return data, False
@@ -195,7 +196,7 @@ class HessianOperator:
                 total = hv * size if total is None else total.add_(hv, alpha=size)
                 count += size
         if total is None:
-            raise ValueError("data has no batches")
+            raise InputError("data has no batches")
         self.matvecs += 1
         return total.div_(count).detach()
 
@@ -260,13 +261,13 @@ def hvp(
     with HessianOperator(model, loss_fn, data, method=method, seed=seed) as op:
         if isinstance(vector, Tensor):
             if vector.dim() != 1 or vector.numel() != op.dim:
-                raise ValueError(
+                raise InputError(
                     f"vector must be flat with {op.dim} entries, got {tuple(vector.shape)}"
                 )
             return op.matvec(vector)
         parts = list(vector)
         if [tuple(v.shape) for v in parts] != [tuple(p.shape) for p in op.params]:
-            raise ValueError(
+            raise InputError(
                 f"vector shapes {[tuple(v.shape) for v in parts]} do not match the parameters"
             )
         return unflatten(op.matvec(flatten(parts)), op.params)

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from gradsight.curvature._checks import check_choice, check_int, check_positive
 from gradsight.curvature._vectors import gaussian, generator
+from gradsight.errors import InputError
 
 WHICH = ("LA", "SA", "LM", "BE")
 # Ritz values within this fraction of ||A|| count as "near zero" for the stopping rule.
@@ -117,7 +118,7 @@ def lanczos(
     check_positive("tol", tol)
     check_int("max_iter", max_iter, 1)
     if k > dim:
-        raise ValueError(f"k must be <= dim = {dim}, got {k}")
+        raise InputError(f"k must be <= dim = {dim}, got {k}")
     steps = min(max(max_iter, k), dim)
     gen = generator(seed)
     basis = torch.empty(steps, dim, dtype=dtype, device=device)  # Q_m as rows, (m, n)

@@ -19,6 +19,7 @@ from gradsight.curvature._checks import check_int, check_positive
 from gradsight.curvature._state import preserved
 from gradsight.curvature._vectors import generator, trainable
 from gradsight.curvature.hvp import LossFn, as_batches
+from gradsight.errors import InputError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -81,7 +82,7 @@ def landscape(
         seed: Seed or torch.Generator of the directions.
     """
     if dims not in (1, 2):
-        raise ValueError(f"dims must be 1 or 2, got {dims!r}")
+        raise InputError(f"dims must be 1 or 2, got {dims!r}")
     check_int("steps", steps, 2)
     check_positive("span", span)
     params = trainable(model)

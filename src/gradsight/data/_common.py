@@ -8,11 +8,13 @@ import numbers
 import torch
 from torch import Tensor
 
+from gradsight.errors import InputError
+
 
 def check_int(name: str, value: object, minimum: int = 0) -> int:
     """`value` as an int >= `minimum`; ValueError naming it otherwise (bools are refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
@@ -32,7 +34,7 @@ def check_float(
     below = v < high if open_high else v <= high
     if not (math.isfinite(v) and above and below):
         interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
-        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
+        raise InputError(f"{name} must be a finite number in {interval}, got {value!r}")
     return v
 
 

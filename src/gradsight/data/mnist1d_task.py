@@ -12,6 +12,7 @@ import torch
 
 from gradsight.data._common import check_float, check_int
 from gradsight.data.task import Task
+from gradsight.errors import InputError
 
 
 def mnist1d(
@@ -40,13 +41,13 @@ def mnist1d(
     """
     num_samples = check_int("num_samples", num_samples, 10)
     if num_samples % 10:
-        raise ValueError(f"num_samples must be a multiple of 10 (10 classes), got {num_samples}")
+        raise InputError(f"num_samples must be a multiple of 10 (10 classes), got {num_samples}")
     train_split = check_float("train_split", train_split, 0.0, 1.0, open_low=True, open_high=True)
     n_train = int(num_samples * train_split)  # the package's own rule
     if not 0 < n_train < num_samples:
-        raise ValueError(f"train_split={train_split} leaves an empty split of {num_samples}")
+        raise InputError(f"train_split={train_split} leaves an empty split of {num_samples}")
     if not isinstance(shuffle_seq, bool):
-        raise ValueError(f"shuffle_seq must be a bool, got {shuffle_seq!r}")
+        raise InputError(f"shuffle_seq must be a bool, got {shuffle_seq!r}")
 
     # Imported here: the package pulls in matplotlib and requests at import time.
     from mnist1d.data import get_dataset_args, make_dataset

@@ -16,6 +16,7 @@ from gradsight.data.sparse_features import sparse_features
 from gradsight.data.spirals import spirals
 from gradsight.data.task import Task
 from gradsight.data.teacher import teacher
+from gradsight.errors import InputError
 
 # name -> generator(seed=..., **options) returning a Task with raw (unstandardized) inputs.
 TASKS: dict[str, Callable[..., Task]] = {
@@ -61,23 +62,23 @@ def load(name: str, seed: int = 0, standardize: bool = True, **options: Any) -> 
         torch.Size([100, 20, 2])
     """
     if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; valid names: {', '.join(names())}")
+        raise InputError(f"unknown task {name!r}; valid names: {', '.join(names())}")
     seed = check_int("seed", seed)
     if not isinstance(standardize, bool):
-        raise ValueError(f"standardize must be a bool, got {standardize!r}")
+        raise InputError(f"standardize must be a bool, got {standardize!r}")
     generator = TASKS[name]
     params = {p: v for p, v in inspect.signature(generator).parameters.items() if p != "seed"}
     unknown = sorted(set(options) - set(params))
     if unknown:
         allowed = ", ".join(params) or "none"
-        raise ValueError(
+        raise InputError(
             f"unknown option {unknown[0]!r} for task {name!r}; "
             f"allowed options: {allowed} (and seed, standardize)"
         )
     used = {p: options.get(p, v.default) for p, v in params.items()}
     missing = [p for p, value in used.items() if value is inspect.Parameter.empty]
     if missing:
-        raise ValueError(f"task {name!r} needs the option {missing[0]!r}")
+        raise InputError(f"task {name!r} needs the option {missing[0]!r}")
     task = generator(seed=seed, **used)
     x_train, x_test = task.x_train, task.x_test
     if standardize:

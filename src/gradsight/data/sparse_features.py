@@ -6,6 +6,7 @@ import torch
 
 from gradsight.data._common import check_float, check_int
 from gradsight.data.task import Task
+from gradsight.errors import InputError
 
 
 def sparse_features(
@@ -52,7 +53,7 @@ def sparse_features(
     n_features = check_int("n_features", n_features, classes)
     n_informative = check_int("n_informative", n_informative, classes)
     if n_informative > n_features:
-        raise ValueError(f"n_informative must be <= n_features={n_features}, got {n_informative}")
+        raise InputError(f"n_informative must be <= n_features={n_features}, got {n_informative}")
     density = check_float("density", density, 0.0, 1.0 / classes, open_low=True)
     owner = torch.arange(n_informative) % classes  # (n_informative,) class of each column
     g = torch.Generator().manual_seed(seed)

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gradsight.errors import InputError
+
 LossName = Literal["cross_entropy", "mse"]
 MetricName = Literal["accuracy", "mse"]
 
@@ -93,7 +95,7 @@ class Task:
             return self.x_train, self.y_train
         if name == "test":
             return self.x_test, self.y_test
-        raise ValueError(f"split must be 'train' or 'test', got {name!r}")
+        raise InputError(f"split must be 'train' or 'test', got {name!r}")
 
     @torch.no_grad()
     def evaluate(

@@ -9,6 +9,7 @@ import torch
 
 from gradsight.data._common import check_float, check_int
 from gradsight.data.task import Task
+from gradsight.errors import InputError
 
 _ACTIVATIONS = {
     "tanh": torch.tanh,
@@ -58,7 +59,7 @@ def teacher(
     n_train, n_test = check_int("n_train", n_train, 1), check_int("n_test", n_test, 1)
     noise = check_float("noise", noise)
     if not isinstance(activation, str) or activation not in _ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        raise InputError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
     act = _ACTIVATIONS[activation]
     g = torch.Generator().manual_seed(seed)
     sizes = [in_features] + [width] * (depth - 1) + [out_features]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gradsight.diagnosis.finding_html import finding_html, findings_html
+from gradsight.errors import InputError
 from gradsight.files import write_atomic
 
 Severity = Literal["info", "warning", "critical"]
@@ -73,7 +74,7 @@ class Remedy:
 
     def __post_init__(self) -> None:
         if self.name not in REMEDIES:
-            raise ValueError(f"unknown remedy {self.name!r}; choose one of: {', '.join(REMEDIES)}")
+            raise InputError(f"unknown remedy {self.name!r}; choose one of: {', '.join(REMEDIES)}")
 
     @property
     def description(self) -> str:
@@ -107,11 +108,11 @@ class Finding:
 
     def __post_init__(self) -> None:
         if self.kind not in FINDING_KINDS:
-            raise ValueError(
+            raise InputError(
                 f"unknown finding kind {self.kind!r}; choose one of: {', '.join(FINDING_KINDS)}"
             )
         if self.severity not in SEVERITY_RANK:
-            raise ValueError(f"severity must be info, warning or critical, got {self.severity!r}")
+            raise InputError(f"severity must be info, warning or critical, got {self.severity!r}")
 
     def __repr__(self) -> str:
         """`Finding(kind, severity, layers=[a, b, c, … (n in all)]: summary)`, the summary cut."""

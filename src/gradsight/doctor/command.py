@@ -1,8 +1,8 @@
 """`gradsight doctor CONFIG.toml` or `gradsight doctor --model pkg.module:build_fn --task digits`:
 the CLI's plain function.
 
-`doctor_command` returns the exit status (0, or 2 with one line on stderr for bad input), so
-the typer command in cli.py only forwards its options.
+`doctor_command` raises `InputError` for bad input (the command line's error boundary prints
+it as one line), so the typer command in cli.py only forwards its options.
 """
 
 from __future__ import annotations
@@ -19,19 +19,14 @@ from typing import Any
 
 from torch import nn
 
-from gradsight.config import ConfigError, build_model, load_config, prepare
+from gradsight.config import build_model, load_config, prepare
 from gradsight.data.task import Task
+from gradsight.errors import InputError
 
-# Exit status for bad input, as the main CLI's `fail`.
-BAD_INPUT = 2
 # The budget when neither a config nor an option sets it (gs.doctor's defaults).
 DEFAULT_STEPS, DEFAULT_BATCH_SIZE = 300, 64
 # A config's [train] keys the doctor sets itself (every run's seed) or has no use for.
 NOT_FORWARDED = frozenset({"seed", "eval_every"})
-
-
-class BadInput(Exception):
-    """A one-line message about the command's input."""
 
 
 @dataclass
@@ -51,22 +46,22 @@ def load_object(spec: str, what: str) -> Callable[..., Any]:
     """The callable named by "pkg.module:name".
 
     Raises:
-        BadInput: If the spec is malformed, the module cannot be imported or has no such name.
+        InputError: If the spec is malformed, the module cannot be imported or has no such name.
     """
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise BadInput(f"{what} must look like pkg.module:function, got {spec!r}")
+        raise InputError(f"{what} must look like pkg.module:function, got {spec!r}")
     try:
         module = importlib.import_module(module_name)
     except Exception as error:  # any import-time failure of the user's module is bad input
-        raise BadInput(f"cannot import {module_name!r} for {what}: {error}") from None
+        raise InputError(f"cannot import {module_name!r} for {what}: {error}") from None
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise BadInput(f"{module_name!r} has no {attr!r} for {what}")
+            raise InputError(f"{module_name!r} has no {attr!r} for {what}")
         obj = getattr(obj, part)
     if not callable(obj):
-        raise BadInput(f"{what} {spec!r} is a {type(obj).__name__}, not a callable")
+        raise InputError(f"{what} {spec!r} is a {type(obj).__name__}, not a callable")
     return obj
 
 
@@ -76,11 +71,11 @@ def load_task(spec: str, seed: int = 0) -> Task:
 
     if ":" not in spec:
         if spec not in names():
-            raise BadInput(f"unknown task {spec!r}; choose one of: {', '.join(names())}")
+            raise InputError(f"unknown task {spec!r}; choose one of: {', '.join(names())}")
         return load(spec, seed=seed)
     task = load_object(spec, "--task")()
     if not isinstance(task, Task):
-        raise BadInput(f"--task {spec!r} returned {type(task).__name__}, not a gs.data.Task")
+        raise InputError(f"--task {spec!r} returned {type(task).__name__}, not a gs.data.Task")
     return task
 
 
@@ -95,9 +90,9 @@ def load_factory(spec: str) -> Callable[..., nn.Module]:
     try:
         model = factory(seed=0) if takes_seed else factory()
     except Exception as error:  # the user's factory failing is bad input, said in one line
-        raise BadInput(f"--model {spec!r} failed: {type(error).__name__}: {error}") from None
+        raise InputError(f"--model {spec!r} failed: {type(error).__name__}: {error}") from None
     if not isinstance(model, nn.Module):
-        raise BadInput(f"--model {spec!r} returned {type(model).__name__}, not an nn.Module")
+        raise InputError(f"--model {spec!r} returned {type(model).__name__}, not an nn.Module")
     return factory
 
 
@@ -110,15 +105,12 @@ def from_config(path: str | Path, overrides: Sequence[str] = ()) -> Patient:
     """The model factory, task and training settings of a `gradsight train` config.
 
     Raises:
-        BadInput: If the config does not validate (`gradsight.config.prepare`).
+        ConfigError: If the config does not validate (`gradsight.config.prepare`).
     """
     from gradsight.doctor.core import doctor
 
-    try:
-        config = load_config(path, list(overrides))
-        prepared = prepare(config)
-    except ConfigError as error:
-        raise BadInput(str(error)) from None
+    config = load_config(path, list(overrides))
+    prepared = prepare(config)
     options = dict(config.get("model") or {})
     kind = options.pop("kind", "mlp")
     accepted = set(inspect.signature(doctor).parameters)
@@ -132,15 +124,15 @@ def _patient(
     config: str | Path | None, model: str | None, task: str | None, overrides: Sequence[str]
 ) -> Patient:
     if config is not None and model is not None:
-        raise BadInput("give a CONFIG.toml or --model, not both")
+        raise InputError("give a CONFIG.toml or --model, not both")
     if config is not None:
         if task is not None:
-            raise BadInput("--task goes with --model; a config names its task in [task]")
+            raise InputError("--task goes with --model; a config names its task in [task]")
         return from_config(config, overrides)
     if model is None:
-        raise BadInput("give a CONFIG.toml or --model pkg.module:build_fn")
+        raise InputError("give a CONFIG.toml or --model pkg.module:build_fn")
     if overrides:
-        raise BadInput("--set changes a config; give a CONFIG.toml")
+        raise InputError("--set changes a config; give a CONFIG.toml")
     return Patient(load_factory(model), load_task(task or "digits"), source=model)
 
 
@@ -149,8 +141,8 @@ def _executor(kind: str, workers: int, address: str | None):
 
     try:
         return Executor(kind, workers, address)
-    except ValueError as error:
-        raise BadInput(f"--executor/--workers/--address: {error}") from None
+    except InputError as error:
+        raise InputError(f"--executor/--workers/--address: {error}") from None
 
 
 def doctor_command(
@@ -192,7 +184,12 @@ def doctor_command(
             prescription.json) and nothing else on stdout; the page's paths go to stderr.
 
     Returns:
-        0, or `BAD_INPUT` after one line on stderr.
+        0 once the prescription is printed.
+
+    Raises:
+        InputError: A bad config, option or user module (the command line prints its one line).
+        MissingPackageError, ConnectionError: For the ray executor, Ray is missing or does not
+            answer at `address`.
     """
     from rich.console import Console
 
@@ -206,28 +203,24 @@ def doctor_command(
         sys.path.insert(0, os.getcwd())
     given = {"optimizer": optimizer, "lr": lr, "steps": steps, "batch_size": batch_size}
     given = {k: v for k, v in given.items() if v is not None}
-    try:
-        runner = _executor(executor, workers, address)
-        if run_dir is not None and Path(run_dir).exists() and not Path(run_dir).is_dir():
-            raise BadInput(f"--run-dir {run_dir} is a file, not a folder")
-        sets = [*overrides, *(f"train.{k}={v!r}" for k, v in given.items())]
-        patient = _patient(config, model, task, sets if config is not None else overrides)
-        if patient.ignored:
-            unused = ", ".join(patient.ignored)
-            print(f"note: the doctor does not use [train] {unused}", file=sys.stderr)
-        train = {"steps": DEFAULT_STEPS, "batch_size": DEFAULT_BATCH_SIZE, **patient.train}
-        prescription = doctor(
-            patient.build,
-            patient.task,
-            **{**train, **given},
-            seeds=seeds,
-            remedies=list(remedies) or "auto",
-            executor=runner,
-            progress=progress,
-        )
-    except (BadInput, ValueError, TypeError, ImportError, ConnectionError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return BAD_INPUT
+    runner = _executor(executor, workers, address)
+    if run_dir is not None and Path(run_dir).exists() and not Path(run_dir).is_dir():
+        raise InputError(f"--run-dir {run_dir} is a file, not a folder")
+    sets = [*overrides, *(f"train.{k}={v!r}" for k, v in given.items())]
+    patient = _patient(config, model, task, sets if config is not None else overrides)
+    if patient.ignored:
+        unused = ", ".join(patient.ignored)
+        print(f"note: the doctor does not use [train] {unused}", file=sys.stderr)
+    train = {"steps": DEFAULT_STEPS, "batch_size": DEFAULT_BATCH_SIZE, **patient.train}
+    prescription = doctor(
+        patient.build,
+        patient.task,
+        **{**train, **given},
+        seeds=seeds,
+        remedies=list(remedies) or "auto",
+        executor=runner,
+        progress=progress,
+    )
     diffs = None
     if patient.config is not None:
         diffs = config_diffs(prescription, patient.config, patient.build(seed=0), patient.task)

@@ -33,6 +33,7 @@ from gradsight.doctor.trial import (
     flow_ratio,
     run_job,
 )
+from gradsight.errors import InputError
 from gradsight.executor import JOB_THREADS, Executor, torch_threads
 from gradsight.progress import make_progress
 
@@ -109,9 +110,9 @@ def doctor(
     """
     seeds = _seed_list(seeds)
     if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+        raise InputError(f"steps must be >= 1, got {steps}")
     if remedies != "auto" and isinstance(remedies, str):
-        raise ValueError(f'remedies must be "auto" or a list of names, got {remedies!r}')
+        raise InputError(f'remedies must be "auto" or a list of names, got {remedies!r}')
     task = as_task(task_or_loader, loss, holdout)
     executor = _executor(executor)
     source = _source(model_or_factory, executor)
@@ -185,10 +186,10 @@ def _trials(
 def _seed_list(seeds: int | Sequence[int]) -> list[int]:
     if isinstance(seeds, int):
         if seeds < 1:
-            raise ValueError(f"seeds must be >= 1, got {seeds}")
+            raise InputError(f"seeds must be >= 1, got {seeds}")
         return list(range(seeds))
     if not list(seeds):
-        raise ValueError("seeds must not be empty")
+        raise InputError("seeds must not be empty")
     return list(seeds)
 
 

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from gradsight.data._common import check_float
 from gradsight.data.task import IGNORE_INDEX, Task
+from gradsight.errors import InputError
 
 LOSSES = ("cross_entropy", "mse")
 # Seed of the permutation that holds out the test split of a loader's or tensors' data.
@@ -46,7 +47,7 @@ def as_task(
     """
     if isinstance(task_or_loader, Task):
         if loss is not None and loss != task_or_loader.loss:
-            raise ValueError(f"loss={loss!r} disagrees with the task's own {task_or_loader.loss!r}")
+            raise InputError(f"loss={loss!r} disagrees with the task's own {task_or_loader.loss!r}")
         return task_or_loader
     if isinstance(task_or_loader, DataLoader):
         x, y = _read(task_or_loader)
@@ -58,12 +59,12 @@ def as_task(
             f"an (inputs, targets) pair of tensors, got {type(task_or_loader).__name__}"
         )
     if len(x) != len(y):
-        raise ValueError(f"inputs and targets differ in length: {len(x)} and {len(y)}")
+        raise InputError(f"inputs and targets differ in length: {len(x)} and {len(y)}")
     holdout = check_float("holdout", holdout, 0.0, 1.0, open_low=True, open_high=True)
     loss = _loss(loss, y)
     n_test = round(holdout * len(x))
     if n_test < 1 or n_test >= len(x):
-        raise ValueError(
+        raise InputError(
             f"{len(x)} examples cannot be split with holdout={holdout}: need one on each side"
         )
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(HOLDOUT_SEED))
@@ -92,7 +93,7 @@ def _tensor(value: Any, name: str) -> Tensor:
     if not isinstance(value, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if value.dim() == 0:
-        raise ValueError(f"{name} must have a batch dimension, got a 0-d tensor")
+        raise InputError(f"{name} must have a batch dimension, got a 0-d tensor")
     return value.detach().cpu()
 
 
@@ -109,7 +110,7 @@ def _read(loader: DataLoader) -> tuple[Tensor, Tensor]:
         xs.append(_tensor(batch[0], "the loader's inputs"))
         ys.append(_tensor(batch[1], "the loader's targets"))
     if not xs:
-        raise ValueError("the loader yielded no batches")
+        raise InputError("the loader yielded no batches")
     return torch.cat(xs), torch.cat(ys)
 
 
@@ -123,9 +124,9 @@ def _loss(loss: Any, y: Tensor) -> str:
     if loss is None:
         loss = "mse" if y.is_floating_point() else "cross_entropy"
     if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose one of: {', '.join(LOSSES)}")
+        raise InputError(f"unknown loss {loss!r}; choose one of: {', '.join(LOSSES)}")
     if loss == "cross_entropy" and y.is_floating_point():
-        raise ValueError(f"loss 'cross_entropy' needs integer class targets, got {y.dtype}")
+        raise InputError(f"loss 'cross_entropy' needs integer class targets, got {y.dtype}")
     if loss == "mse" and not y.is_floating_point():
-        raise ValueError(f"loss 'mse' needs float targets, got {y.dtype}")
+        raise InputError(f"loss 'mse' needs float targets, got {y.dtype}")
     return loss

@@ -18,6 +18,7 @@ from torch import nn
 
 from gradsight.data.task import Task
 from gradsight.diagnosis.scenarios import SCENARIOS
+from gradsight.errors import InputError
 
 
 @cache
@@ -41,7 +42,7 @@ def patient(name: str) -> dict[str, Any]:
     """`doctor` arguments for scenario `name`: model_or_factory, task_or_loader, and the
     scenario's training settings (optimizer, lr, steps, batch_size, clip_norm)."""
     if name not in SCENARIOS:
-        raise ValueError(f"unknown scenario {name!r}; choose one of: {', '.join(SCENARIOS)}")
+        raise InputError(f"unknown scenario {name!r}; choose one of: {', '.join(SCENARIOS)}")
     return {
         "model_or_factory": ScenarioModel(name),
         "task_or_loader": _task(name),

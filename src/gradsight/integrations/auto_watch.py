@@ -45,6 +45,7 @@ from torch.nn.modules.module import (
 )
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
+from gradsight.errors import InputError
 from gradsight.integrations.owners import (
     TopModules,
     owning_model,
@@ -103,7 +104,7 @@ class AutoWatch:
     ) -> None:
         for taken in ("optimizer", "history", "run_dir"):
             if taken in watch_options:
-                raise ValueError(f"AutoWatch sets {taken!r} itself; do not pass it")
+                raise InputError(f"AutoWatch sets {taken!r} itself; do not pass it")
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.config = dict(config or {})
         self.notify = notify

@@ -54,6 +54,7 @@ import lightning.pytorch as pl
 import torch
 from rich.console import Console
 
+from gradsight.errors import InputError
 from gradsight.integrations.sinks import Sink, StepBuffer
 from gradsight.telemetry.history import History
 from gradsight.telemetry.run_dir import RunDir
@@ -118,7 +119,7 @@ class GradsightCallback(pl.Callback):
     ) -> None:
         for taken in ("optimizer", "history"):
             if taken in watch_options:
-                raise ValueError(f"GradsightCallback sets {taken!r} itself; do not pass it")
+                raise InputError(f"GradsightCallback sets {taken!r} itself; do not pass it")
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.tensorboard_dir = tensorboard_dir
         self.sinks = tuple(sinks)

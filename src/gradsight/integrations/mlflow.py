@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 
+from gradsight.errors import MissingPackageError
 from gradsight.integrations.sinks import PREFIX, BufferedSink, StepBuffer
 
 MAX_BATCH = 1000  # metrics per log_batch call (mlflow.utils.validation.MAX_METRICS_PER_BATCH)
@@ -50,7 +51,9 @@ class MlflowSink(BufferedSink):
         try:
             import mlflow
         except ImportError as error:
-            raise ImportError("MlflowSink needs MLflow: pip install 'gradsight[mlflow]'") from error
+            raise MissingPackageError(
+                "MlflowSink needs MLflow: pip install 'gradsight[mlflow]'"
+            ) from error
         if run_id is None:
             active = mlflow.active_run()
             if active is None:

@@ -45,6 +45,8 @@ import re
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from gradsight.errors import InputError
+
 PREFIX = "gradsight"
 HISTOGRAM_PREFIX = "act/hist/"  # the bins of `watch(..., histograms=True)`: not scalars
 _ILLEGAL_CHARACTERS = re.compile(r"[^-/\w.]")  # TensorBoard's rule for tags; MLflow allows these
@@ -99,7 +101,7 @@ class StepBuffer:
     def __init__(self, every: int = 1, prefix: str = PREFIX, lag: int | None = None) -> None:
         for name, value in (("every", every), ("lag", every if lag is None else lag)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+                raise InputError(f"{name} must be an int >= 1, got {value!r}")
         self.every = every
         self.prefix = prefix
         self.lag = every if lag is None else lag

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
+from gradsight.errors import InputError, MissingPackageError
 from gradsight.integrations.sinks import HISTOGRAM_PREFIX, PREFIX, metric_section, metric_tag
 from gradsight.telemetry.history import History
 from gradsight.telemetry.layers import unwrap, watched_modules
@@ -95,7 +96,7 @@ class TensorBoardSink:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as error:  # torch's writer needs the tensorboard package
-            raise ImportError(
+            raise MissingPackageError(
                 "TensorBoard export needs the tensorboard package: "
                 "pip install 'gradsight[tensorboard]'"
             ) from error
@@ -195,7 +196,7 @@ def tensorboard(
         `logdir`.
     """
     if model is not None and kinds is not None:
-        raise ValueError("give model or kinds, not both")
+        raise InputError("give model or kinds, not both")
     if not isinstance(history, History):
         history = History.load(history)
     if model is not None:

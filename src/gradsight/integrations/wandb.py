@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradsight.errors import MissingPackageError
 from gradsight.integrations.sinks import PREFIX, BufferedSink, StepBuffer
 
 
@@ -52,7 +53,7 @@ class WandbSink(BufferedSink):
             try:
                 import wandb
             except ImportError as error:
-                raise ImportError(
+                raise MissingPackageError(
                     "WandbSink needs the wandb package: pip install 'gradsight[wandb]'"
                 ) from error
             run = wandb.run

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gradsight.cli_errors import ErrorBoundary, fail
 from gradsight.console import make_table, print_table
 from gradsight.executor import KINDS, Executor, connect_ray
 
@@ -19,21 +20,13 @@ if TYPE_CHECKING:
     from gradsight.lab.experiment import ExperimentResult
 
 lab_app = typer.Typer(
+    cls=ErrorBoundary,
     help="Run the textbook experiments: each claim of the theory, measured, with figures.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 console = Console()
-
-# Exit status for bad input, as the main CLI's `fail` (click's usage-error status).
-BAD_INPUT = 2
-
-
-def _fail(message: str) -> typer.Exit:
-    """Print one line to stderr and return the exit for bad input (raise it)."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(BAD_INPUT)
 
 
 @lab_app.command("list", epilog="Example: gradsight lab list")
@@ -103,9 +96,9 @@ def run_command(
     from gradsight.lab.runner import run_all, run_experiment
 
     if name != "all" and name not in EXPERIMENTS:
-        raise _fail(f"unknown experiment {name!r}; choose from all, {', '.join(EXPERIMENTS)}")
+        raise fail(f"unknown experiment {name!r}; choose from all, {', '.join(EXPERIMENTS)}")
     if seeds is not None and seeds < 1:
-        raise _fail(f"--seeds must be >= 1, got {seeds}")
+        raise fail(f"--seeds must be >= 1, got {seeds}")
     config = LabConfig(
         quick=quick,
         seeds=seeds,
@@ -129,21 +122,21 @@ def run_command(
 def _executor(kind: str, workers: int | None, address: str | None) -> Executor:
     """The checked `Executor` of the options; with ray, Ray started or joined now."""
     if kind not in KINDS:
-        raise _fail(f"--executor must be one of {', '.join(KINDS)}, got {kind!r}")
+        raise fail(f"--executor must be one of {', '.join(KINDS)}, got {kind!r}")
     if workers is not None and workers < 1:
-        raise _fail(f"--workers must be >= 1, got {workers}")
+        raise fail(f"--workers must be >= 1, got {workers}")
     if kind != "ray" and address is not None:
-        raise _fail("--address is for --executor ray only")
+        raise fail("--address is for --executor ray only")
     if kind == "ray" and workers is not None:
-        raise _fail("--workers is for --executor local only (Ray runs one trial per CPU)")
+        raise fail("--workers is for --executor local only (Ray runs one trial per CPU)")
     if kind == "ray":
         # Joining now turns a missing Ray or an unreachable cluster into one line here,
         # not a traceback after the first experiment's setup.
         try:
             connect_ray(address)
         except ImportError as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
         except ConnectionError as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise _fail(f"cannot join the Ray cluster at {address}: {first}") from None
+            raise fail(f"cannot join the Ray cluster at {address}: {first}") from None
     return Executor(kind, workers or 1, address)

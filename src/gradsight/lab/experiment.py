@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
+from gradsight.errors import InputError
 from gradsight.executor import Executor
 from gradsight.lab.stats import Spread
 from gradsight.progress import make_progress
@@ -53,7 +54,7 @@ class LabConfig:
 
     def __post_init__(self) -> None:
         if self.seeds is not None and (not isinstance(self.seeds, int) or self.seeds < 1):
-            raise ValueError(f"seeds must be an int >= 1, got {self.seeds!r}")
+            raise InputError(f"seeds must be an int >= 1, got {self.seeds!r}")
         object.__setattr__(self, "out_dir", Path(self.out_dir))
 
     @property

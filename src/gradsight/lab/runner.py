@@ -25,6 +25,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from gradsight._version import __version__
+from gradsight.errors import InputError
 from gradsight.executor import torch_threads
 from gradsight.files import write_atomic
 from gradsight.lab.experiment import Experiment, ExperimentResult, LabConfig, _jsonable
@@ -47,7 +48,7 @@ def get_experiment(name: str) -> Experiment:
         ValueError: If there is none, naming the valid ones.
     """
     if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
+        raise InputError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
     return EXPERIMENTS[name]
 
 

@@ -12,6 +12,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from gradsight.errors import InputError
+
 # Resamples of the percentile bootstrap; 2000 keeps the 2.5% / 97.5% quantiles stable to
 # about 1% of the interval's width (Efron & Tibshirani 1993, ch. 13).
 BOOTSTRAP_RESAMPLES = 2000
@@ -30,7 +32,7 @@ class Spread(NamedTuple):
 def _values(values: Sequence[float] | np.ndarray) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64).ravel()
     if array.size == 0:
-        raise ValueError("need at least one value, got none")
+        raise InputError("need at least one value, got none")
     return array
 
 
@@ -67,7 +69,7 @@ def bootstrap_ci(
         (low, high); both equal the value itself when there is only one.
     """
     if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
+        raise InputError(f"level must be in (0, 1), got {level!r}")
     x = _values(values)
     if x.size == 1:
         return float(x[0]), float(x[0])

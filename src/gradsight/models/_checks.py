@@ -6,12 +6,14 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from gradsight.errors import InputError
+
 
 def check_choice(kind: str, value: Any, choices: Iterable[str]) -> str:
     """Returns `value` if it is one of `choices`, else raises a ValueError listing them."""
     names = list(choices)
     if not isinstance(value, str) or value not in names:
-        raise ValueError(f"unknown {kind} {value!r}; choose one of: {', '.join(names)}")
+        raise InputError(f"unknown {kind} {value!r}; choose one of: {', '.join(names)}")
     return value
 
 
@@ -21,7 +23,7 @@ def check_options(kind: str, name: str, options: Mapping[str, Any], allowed: Ite
     for key in options:
         if key not in valid:
             hint = ", ".join(valid) if valid else "none"
-            raise ValueError(f"unknown option {key!r} for {kind} {name!r}; valid options: {hint}")
+            raise InputError(f"unknown option {key!r} for {kind} {name!r}; valid options: {hint}")
 
 
 def keyword_names(fn: Callable[..., Any], skip: Iterable[str] = ()) -> tuple[str, ...]:
@@ -34,23 +36,23 @@ def keyword_names(fn: Callable[..., Any], skip: Iterable[str] = ()) -> tuple[str
 def check_int(name: str, value: Any, minimum: int) -> int:
     """Returns `value` if it is an int (not a bool) >= `minimum`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+        raise InputError(f"{name} must be an int >= {minimum}, got {value!r}")
     return value
 
 
 def check_number(name: str, value: Any) -> float:
     """Returns `value` as a float if it is a finite real number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+        raise InputError(f"{name} must be a finite number, got {value!r}")
     if value in (float("inf"), float("-inf")):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+        raise InputError(f"{name} must be a finite number, got {value!r}")
     return float(value)
 
 
 def check_positive(name: str, value: Any) -> float:
     """Returns `value` as a float if it is a finite number > 0."""
     if check_number(name, value) <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+        raise InputError(f"{name} must be > 0, got {value!r}")
     return float(value)
 
 
@@ -59,5 +61,5 @@ def check_options_dict(name: str, value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError(f"{name} must be a dict or None, got {value!r}")
+        raise InputError(f"{name} must be a dict or None, got {value!r}")
     return dict(value)

@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from gradsight.errors import InputError
 from gradsight.models._checks import check_int, check_options_dict
 from gradsight.models._validate import check_layer_choices
 from gradsight.models.activations import make_activation
@@ -40,16 +41,16 @@ def conv_input_shape(
     if not 1 <= len(shape) <= 3 or any(
         isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape
     ):
-        raise ValueError(f"in_shape must be 1 to 3 positive ints, got {in_shape!r}")
+        raise InputError(f"in_shape must be 1 to 3 positive ints, got {in_shape!r}")
     if spatial_dims not in (None, 1, 2) or isinstance(spatial_dims, bool):
-        raise ValueError(f"spatial_dims must be None, 1 or 2, got {spatial_dims!r}")
+        raise InputError(f"spatial_dims must be None, 1 or 2, got {spatial_dims!r}")
     if len(shape) == 2:
         if spatial_dims is None:
             spatial_dims = 1 if shape[0] == 1 else 2
         return shape if spatial_dims == 1 else (1, *shape)
     inferred = 1 if len(shape) == 1 else 2
     if spatial_dims not in (None, inferred):
-        raise ValueError(f"in_shape {in_shape!r} has {inferred} spatial dims, not {spatial_dims}")
+        raise InputError(f"in_shape {in_shape!r} has {inferred} spatial dims, not {spatial_dims}")
     return (1, *shape) if len(shape) == 1 else shape
 
 
@@ -119,7 +120,7 @@ def cnn(
     check_int("out_features", out_features, 1)
     channels = tuple(channels)
     if not channels:
-        raise ValueError(f"channels must name at least one stage, got {channels!r}")
+        raise InputError(f"channels must name at least one stage, got {channels!r}")
     for c in channels:
         check_int("channels", c, 1)
     check_int("pool_size", pool_size, 1)
@@ -197,7 +198,7 @@ def resnet(
     check_int("depth", depth, 1)
     check_int("channels", channels, 1)
     if not isinstance(residual, bool):
-        raise ValueError(f"residual must be a bool, got {residual!r}")
+        raise InputError(f"residual must be a bool, got {residual!r}")
     act_options, init_opts = _check_common(kernel_size, activation_options, init_options)
     check_layer_choices(activation, act_options, init, init_opts, norm)
 

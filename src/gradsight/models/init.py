@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gradsight.errors import InputError
 from gradsight.models._checks import (
     check_choice,
     check_int,
@@ -147,7 +148,7 @@ def initialize(module: nn.Module, scheme: str, *, bias_init: float = 0.0, **opti
     bias_init = check_number("bias_init", bias_init)
     if scheme == "default":
         if bias_init != 0.0:
-            raise ValueError(f"bias_init has no effect with init 'default', got {bias_init!r}")
+            raise InputError(f"bias_init has no effect with init 'default', got {bias_init!r}")
         return
     fn = INITS[scheme]
     # A dry run on a meta tensor checks the option values before any weight changes; it

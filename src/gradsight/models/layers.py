@@ -6,6 +6,8 @@ import math
 
 from torch import Tensor, nn
 
+from gradsight.errors import InputError
+
 
 class Residual(nn.Module):
     """y = x + body(x) (He et al. 2016, "Deep residual learning for image recognition").
@@ -39,7 +41,7 @@ class Reshape(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[1:].numel() != math.prod(self.shape):
-            raise ValueError(
+            raise InputError(
                 f"expected inputs of shape (B, {math.prod(self.shape)}) or (B, *{self.shape}), "
                 f"got {tuple(x.shape)}"
             )

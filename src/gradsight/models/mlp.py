@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import nn
 
+from gradsight.errors import InputError
 from gradsight.models._checks import check_int, check_number, check_options_dict
 from gradsight.models._validate import check_layer_choices
 from gradsight.models.activations import make_activation
@@ -79,9 +80,9 @@ def mlp(
     check_int("depth", depth, 1)
     check_int("width", width, 1)
     if not 0.0 <= check_number("dropout", dropout) < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        raise InputError(f"dropout must be in [0, 1), got {dropout!r}")
     if not isinstance(residual, bool):
-        raise ValueError(f"residual must be a bool, got {residual!r}")
+        raise InputError(f"residual must be a bool, got {residual!r}")
     act_options = check_options_dict("activation_options", activation_options)
     init_opts = check_options_dict("init_options", init_options)
     check_layer_choices(activation, act_options, init, init_opts, norm)

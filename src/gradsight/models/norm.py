@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from gradsight.errors import InputError
 from gradsight.models._checks import check_choice, check_int
 
 NORMS = ("none", "batch", "layer")
@@ -32,7 +33,7 @@ def make_norm(kind: str | None, num_features: int, dims: int = 0) -> nn.Module |
     kind = "none" if kind is None else check_choice("norm", kind, NORMS)
     check_int("num_features", num_features, 1)
     if dims not in (0, 1, 2) or isinstance(dims, bool):
-        raise ValueError(f"dims must be 0, 1 or 2, got {dims!r}")
+        raise InputError(f"dims must be 0, 1 or 2, got {dims!r}")
     if kind == "none":
         return None
     if kind == "batch":

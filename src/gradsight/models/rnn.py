@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gradsight.errors import InputError
 from gradsight.models._checks import check_choice, check_int, check_options_dict
 from gradsight.models._validate import check_layer_choices
 from gradsight.models.activations import make_activation
@@ -110,7 +111,7 @@ class RecurrentNet(nn.Module):
         if x.dim() == 2 and self.input_size == 1:
             x = x.unsqueeze(-1)  # (B, T, 1)
         if x.dim() != 3 or x.shape[-1] != self.input_size or x.shape[1] == 0:
-            raise ValueError(
+            raise InputError(
                 f"expected inputs (B, T, {self.input_size}) with T >= 1, got {tuple(x.shape)}"
             )
         zeros = x.new_zeros(x.shape[0], self.hidden_size)  # (B, H)
@@ -185,12 +186,12 @@ def rnn(
     check_int("num_layers", num_layers, 1)
     check_choice("cell", cell, CELLS)
     if not isinstance(sequence_output, bool):
-        raise ValueError(f"sequence_output must be a bool, got {sequence_output!r}")
+        raise InputError(f"sequence_output must be a bool, got {sequence_output!r}")
     act_options = check_options_dict("activation_options", activation_options)
     init_opts = check_options_dict("init_options", init_options)
     check_layer_choices(activation, act_options, init, init_opts)
     if cell != "rnn" and (activation != "tanh" or act_options):
-        raise ValueError(f"cell {cell!r} uses tanh; activation {activation!r} needs cell 'rnn'")
+        raise InputError(f"cell {cell!r} uses tanh; activation {activation!r} needs cell 'rnn'")
 
     with seeded(seed):
         model = RecurrentNet(

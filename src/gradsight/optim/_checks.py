@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from gradsight.errors import InputError
+
 
 def check_adam_args(lr: float, betas: tuple[float, float], eps: float, weight_decay: float) -> None:
     """Raise a ValueError naming the first out-of-range Adam hyper-parameter."""
     if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
+        raise InputError(f"lr must be > 0, got {lr}")
     for i, beta in enumerate(betas):
         if not 0 <= beta < 1:
-            raise ValueError(f"betas[{i}] must be in [0, 1), got {beta}")
+            raise InputError(f"betas[{i}] must be in [0, 1), got {beta}")
     if eps < 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
+        raise InputError(f"eps must be >= 0, got {eps}")
     if weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        raise InputError(f"weight_decay must be >= 0, got {weight_decay}")

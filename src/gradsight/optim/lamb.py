@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gradsight.errors import InputError
 from gradsight.optim._checks import check_adam_args
 
 # On a CPU, tensors are updated in lists of about this many elements: the scratch tensor of
@@ -62,7 +63,7 @@ class Lamb(torch.optim.Optimizer):
     ) -> None:
         check_adam_args(lr, betas, eps, weight_decay)
         if chunk_elements is not None and chunk_elements < 1:
-            raise ValueError(f"chunk_elements must be >= 1, got {chunk_elements}")
+            raise InputError(f"chunk_elements must be >= 1, got {chunk_elements}")
         defaults = dict(
             lr=lr,
             betas=tuple(betas),
@@ -83,7 +84,7 @@ class Lamb(torch.optim.Optimizer):
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if any(p.grad.is_sparse for p in params):
-                raise ValueError("Lamb does not support sparse gradients")
+                raise InputError("Lamb does not support sparse gradients")
             for chunk in self._chunks(params):
                 self._update(group, chunk)
         return loss

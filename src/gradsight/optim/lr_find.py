@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from gradsight.data.task import Task
+from gradsight.errors import InputError
 from gradsight.train.batches import batches
 from gradsight.train.optimizers import build_optimizer
 
@@ -113,17 +114,17 @@ def lr_find(
         An `LRFindResult` with the curve and the suggestions.
     """
     if not start_lr > 0:
-        raise ValueError(f"start_lr must be > 0, got {start_lr}")
+        raise InputError(f"start_lr must be > 0, got {start_lr}")
     if not end_lr > start_lr:
-        raise ValueError(f"end_lr must be > start_lr ({start_lr}), got {end_lr}")
+        raise InputError(f"end_lr must be > start_lr ({start_lr}), got {end_lr}")
     if num_it < 10:
-        raise ValueError(f"num_it must be >= 10, got {num_it}")
+        raise InputError(f"num_it must be >= 10, got {num_it}")
     if not 0 <= beta < 1:
-        raise ValueError(f"beta must be in [0, 1), got {beta}")
+        raise InputError(f"beta must be in [0, 1), got {beta}")
     if not diverge > 1:
-        raise ValueError(f"diverge must be > 1, got {diverge}")
+        raise InputError(f"diverge must be > 1, got {diverge}")
     if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InputError(f"batch_size must be >= 1, got {batch_size}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     saved_model = copy.deepcopy(model.state_dict())
     was_training = model.training
@@ -222,7 +223,7 @@ def suggestions(lrs: Sequence[float], losses: Sequence[float]) -> tuple[float, f
     finite = [i for i, v in enumerate(losses) if math.isfinite(v)]
     lrs, losses = [lrs[i] for i in finite], [losses[i] for i in finite]
     if len(lrs) < 2:
-        raise ValueError(f"the range test took too few finite steps ({len(lrs)}) to suggest an lr")
+        raise InputError(f"the range test took too few finite steps ({len(lrs)}) to suggest an lr")
     lowest = min(range(len(losses)), key=losses.__getitem__)
     minimum = lrs[lowest] / 10
     slopes = [

@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from gradsight.errors import InputError
 from gradsight.playground.surfaces import Surface
 from gradsight.playground.trajectory import Trajectory
 
@@ -49,7 +50,7 @@ def save_animation(
 ) -> Path:
     """Write an animated GIF of the paths growing step by step (Pillow writer); returns `path`."""
     if frames < 2:
-        raise ValueError(f"frames must be >= 2, got {frames}")
+        raise InputError(f"frames must be >= 2, got {frames}")
     fig, ax = _new_axes(surface, size, dpi, grid)
     longest = max(len(t.points) for t in trajectories)
     ends = np.unique(np.linspace(1, longest, frames).round().astype(int))  # steps shown per frame

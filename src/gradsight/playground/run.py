@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gradsight.errors import InputError
 from gradsight.playground.figures import plot_trajectories, save_animation
 from gradsight.playground.summary import SummaryRow, format_table, summarize
 from gradsight.playground.surfaces import Point, Surface, get_surface
@@ -66,11 +67,11 @@ def playground(
     """
     surface = get_surface(surface) if isinstance(surface, str) else surface
     if not optimizers:
-        raise ValueError("optimizers must name at least one optimizer, got none")
+        raise InputError("optimizers must name at least one optimizer, got none")
     lrs = dict(lrs or {})
     unknown = sorted(set(lrs) - set(optimizers))
     if unknown:
-        raise ValueError(f"lrs names optimizers that are not run: {', '.join(unknown)}")
+        raise InputError(f"lrs names optimizers that are not run: {', '.join(unknown)}")
     trajectories = [
         run_trajectory(surface, name, lrs.get(name), steps, start) for name in optimizers
     ]

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from gradsight.errors import InputError
+
 Point = tuple[float, float]
 
 
@@ -188,5 +190,5 @@ SURFACES: dict[str, Surface] = {
 def get_surface(name: str) -> Surface:
     """The surface called `name`."""
     if name not in SURFACES:
-        raise ValueError(f"unknown surface {name!r}; choose one of: {', '.join(SURFACES)}")
+        raise InputError(f"unknown surface {name!r}; choose one of: {', '.join(SURFACES)}")
     return SURFACES[name]

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gradsight.errors import InputError
 from gradsight.playground.surfaces import Point, Surface
 from gradsight.train.optimizers import build_optimizer
 
@@ -62,7 +63,7 @@ def run_trajectory(
     """
     steps = surface.steps if steps is None else steps
     if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+        raise InputError(f"steps must be >= 1, got {steps}")
     if lr is None:
         lr = surface.lr if optimizer in PLAIN_RULES else surface.adaptive_lr
     w = torch.tensor(start or surface.start, dtype=torch.float64, requires_grad=True)  # (2,)

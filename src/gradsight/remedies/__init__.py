@@ -1,8 +1,8 @@
 """Remedies: model and training surgery that applies a `Remedy` of the diagnosis.
 
-Every remedy is a function `remedy(model, settings, task, seed=0) -> Treatment` named as in
-DESIGN.md's vocabulary; it works on a deep copy and raises `NotApplicable(reason)` when it
-cannot apply. `apply_remedies` chains several.
+Every remedy is a function `remedy(model, settings, task, seed=0) -> Treatment` named after
+the diagnosis's remedy (`diagnosis.finding.REMEDIES`); it works on a deep copy and raises
+`NotApplicable(reason)` when it cannot apply. `apply_remedies` chains several.
 
 ```python
 from gradsight.remedies import apply_remedies
@@ -20,6 +20,7 @@ from torch import nn
 
 from gradsight.data.task import Task
 from gradsight.diagnosis.finding import REMEDIES
+from gradsight.errors import InputError
 from gradsight.remedies.activations import (
     elu_activation,
     leaky_relu_activation,
@@ -64,7 +65,7 @@ REMEDY_FUNCTIONS: dict[str, RemedyFunction] = {
     "layer_norm": layer_norm,
     "qk_norm": qk_norm,
 }
-assert set(REMEDY_FUNCTIONS) == set(REMEDIES), "one function per remedy name of DESIGN.md"
+assert set(REMEDY_FUNCTIONS) == set(REMEDIES), "one function per remedy the diagnosis names"
 
 
 def apply_remedies(
@@ -78,7 +79,7 @@ def apply_remedies(
     """
     unknown = [name for name in names if name not in REMEDY_FUNCTIONS]
     if unknown or not names:
-        raise ValueError(
+        raise InputError(
             f"unknown remedy {unknown or names!r}; choose from: {', '.join(REMEDY_FUNCTIONS)}"
         )
     current = None

@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gradsight.errors import InputError
 from gradsight.telemetry.history_html import history_html
 
 COLUMNS = ("step", "name", "layer", "value")
@@ -227,7 +228,7 @@ class History:
                 stacklevel=2,
             )
         if not rows:
-            raise ValueError(f"no readable metrics parts in {metrics_dir}")
+            raise InputError(f"no readable metrics parts in {metrics_dir}")
         history._skipped = set(problems)
         history._parts = _highest_part(metrics_dir)
         run_json = metrics_dir.parent / "run.json"
@@ -282,12 +283,12 @@ def _part_rows(part: Path) -> int:
         metadata = pq.read_metadata(part)
         schema = metadata.schema.to_arrow_schema()
     except (OSError, pa.ArrowException) as error:
-        raise ValueError(f"not a readable parquet file ({error})") from None
+        raise InputError(f"not a readable parquet file ({error})") from None
     found = {field.name: field.type for field in schema}
     wanted = {field.name: field.type for field in SCHEMA}
     if found != wanted:
         shown = ", ".join(f"{name} {kind}" for name, kind in found.items())
-        raise ValueError(
+        raise InputError(
             f"columns {shown or 'none'}; expected step int64, name string, "
             "layer string, value double"
         )
@@ -299,4 +300,4 @@ def _read_part(part: Path) -> pa.Table:
     try:
         return pq.read_table(part, schema=SCHEMA)
     except (OSError, pa.ArrowException) as error:
-        raise ValueError(f"{part}: unreadable metrics part ({error})") from None
+        raise InputError(f"{part}: unreadable metrics part ({error})") from None

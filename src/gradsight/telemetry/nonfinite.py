@@ -11,6 +11,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from gradsight.errors import InputError
 from gradsight.telemetry.history import History
 
 OnNonFinite = Literal["warn", "raise", "stop"]
@@ -120,7 +121,7 @@ class NonFiniteMonitor:
         enabled: bool = True,
     ) -> None:
         if on_nonfinite not in ("warn", "raise", "stop"):
-            raise ValueError(f"on_nonfinite must be warn, raise or stop, got {on_nonfinite!r}")
+            raise InputError(f"on_nonfinite must be warn, raise or stop, got {on_nonfinite!r}")
         self.history, self.on_nonfinite, self.replay = history, on_nonfinite, replay
         self.enabled = enabled
         self.event: NonFinite | None = None

@@ -9,6 +9,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from gradsight.errors import InputError
 from gradsight.telemetry.history import History
 from gradsight.telemetry.run_dir import RunDir
 
@@ -40,17 +41,17 @@ class WatchOptions:
     def __post_init__(self) -> None:
         for name, value in self.schedules.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an int >= 0 (0 = never), got {value!r}")
+                raise InputError(f"{name} must be an int >= 0 (0 = never), got {value!r}")
         if self.flush_every < 1:
-            raise ValueError(f"flush_every must be >= 1, got {self.flush_every}")
+            raise InputError(f"flush_every must be >= 1, got {self.flush_every}")
         if self.on_nonfinite not in ("warn", "raise", "stop"):
-            raise ValueError(f"on_nonfinite must be warn, raise or stop, got {self.on_nonfinite!r}")
+            raise InputError(f"on_nonfinite must be warn, raise or stop, got {self.on_nonfinite!r}")
         if self.read_gradients not in ("auto", "step", "backward"):
-            raise ValueError(
+            raise InputError(
                 f"read_gradients must be auto, step or backward, got {self.read_gradients!r}"
             )
         if self.history is not None and self.run_dir is not None:
-            raise ValueError("give run_dir or history, not both")
+            raise InputError("give run_dir or history, not both")
         for sink in self.sinks:
             if not callable(getattr(sink, "write", None)) or not callable(
                 getattr(sink, "close", None)
@@ -59,7 +60,7 @@ class WatchOptions:
         if self.curvature_every and (
             self.curvature_batch is None or self.curvature_loss_fn is None
         ):
-            raise ValueError("curvature_every needs curvature_batch and curvature_loss_fn")
+            raise InputError("curvature_every needs curvature_batch and curvature_loss_fn")
 
     def open_history(self, model: nn.Module, rank: int) -> tuple[RunDir | None, History]:
         """The run directory (rank 0 only: one writer) and the History rows go to, with the

@@ -10,8 +10,10 @@ runs/NAME/
 
 from __future__ import annotations
 
+import errno
 import json
 import platform
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,10 +24,14 @@ from typing import Any, Literal
 import torch
 
 from gradsight._version import __version__
+from gradsight.errors import InputError
 from gradsight.files import write_atomic
 from gradsight.telemetry.history import PART_GLOB
 
 Status = Literal["running", "finished", "failed", "interrupted"]
+# A failed run's error, as stored in run.json, is cut to this length (a full disk leaves only
+# the blocks run.json already holds for the record).
+MAX_ERROR_CHARS = 500
 
 
 def versions() -> dict[str, str]:
@@ -105,20 +111,52 @@ class RunDir:
     def running(self) -> Iterator[RunDir]:
         """Marks the run failed on an exception and interrupted on Ctrl-C, then re-raises.
 
-        The caller marks success itself with `finish("finished", ...)`.
+        The caller marks success itself with `finish("finished", ...)`. When even that record
+        cannot be written (a disk so full that run.json cannot be rewritten in place), stderr
+        says so and the original exception propagates.
         """
         try:
             yield self
         except KeyboardInterrupt:
-            self.finish("interrupted")
+            self._record_end("interrupted")
             raise
         except BaseException as error:
-            self.finish("failed", error=f"{type(error).__name__}: {error}")
+            message = f"{type(error).__name__}: {error}"
+            self._record_end("failed", error=message[:MAX_ERROR_CHARS])
             raise
 
+    def _record_end(self, status: Status, **fields: Any) -> None:
+        try:
+            self.finish(status, **fields)
+        except OSError as error:
+            print(
+                f"gradsight: could not mark {self.path} {status} ({error}); its run.json keeps "
+                f"the status {self._status_on_disk()!r}",
+                file=sys.stderr,
+            )
+
     def _write(self) -> None:
-        # Rewritten whole (temporary file, rename), so run.json is never half-written.
-        write_atomic(self.path / "run.json", json.dumps(self.info, indent=2, default=repr) + "\n")
+        """Rewrite run.json whole (temporary file, rename), so it is never half-written.
+
+        On a full disk the temporary file cannot be written; run.json is then overwritten in
+        place, in the blocks it already holds, so that the run's end is still recorded.
+        """
+        payload = (json.dumps(self.info, indent=2, default=repr) + "\n").encode()
+        file = self.path / "run.json"
+        try:
+            write_atomic(file, payload)
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT) or not file.is_file():
+                raise
+            with open(file, "r+b") as handle:
+                handle.write(payload)
+                handle.truncate()
+
+    def _status_on_disk(self) -> str | None:
+        try:
+            return read_run(self.path)["status"]
+        except (OSError, ValueError):
+            return None
 
 
 def read_run(path: str | Path) -> dict[str, Any]:
@@ -135,14 +173,14 @@ def read_run(path: str | Path) -> dict[str, Any]:
     try:
         info = json.loads(file.read_text())
     except ValueError as error:  # invalid JSON or invalid UTF-8
-        raise ValueError(f"{file}: not valid JSON: {error}") from None
+        raise InputError(f"{file}: not valid JSON: {error}") from None
     if not isinstance(info, dict):
-        raise ValueError(f"{file}: expected a JSON object, got a {type(info).__name__}")
+        raise InputError(f"{file}: expected a JSON object, got a {type(info).__name__}")
     missing = [key for key in ("status", "config") if key not in info]
     if missing:
-        raise ValueError(f"{file}: missing key(s) {', '.join(missing)}")
+        raise InputError(f"{file}: missing key(s) {', '.join(missing)}")
     if not isinstance(info["status"], str):
-        raise ValueError(f"{file}: status must be a string, got {info['status']!r}")
+        raise InputError(f"{file}: status must be a string, got {info['status']!r}")
     if not isinstance(info["config"], dict | None):
-        raise ValueError(f"{file}: config must be an object, got {type(info['config']).__name__}")
+        raise InputError(f"{file}: config must be an object, got {type(info['config']).__name__}")
     return info

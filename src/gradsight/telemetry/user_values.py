@@ -9,6 +9,7 @@ from functools import partial
 import numpy as np
 from torch import Tensor
 
+from gradsight.errors import InputError
 from gradsight.telemetry.recorder import Recorder
 
 
@@ -30,13 +31,13 @@ class UserValues:
             if isinstance(value, Tensor):
                 if value.numel() != 1:
                     shape = tuple(value.shape)
-                    raise ValueError(f"watch.log: {name!r} must be a scalar, got shape {shape}")
+                    raise InputError(f"watch.log: {name!r} must be a scalar, got shape {shape}")
                 self.recorder.send([value.detach().reshape(1)], partial(self._host, name), ["mean"])
             elif _is_number(value):
                 self._host(name, self.recorder.step, [np.array([value], dtype=np.float64)])
             else:
                 kind = type(value).__name__
-                raise ValueError(f"watch.log: {name!r} must be a number or a tensor, got {kind}")
+                raise InputError(f"watch.log: {name!r} must be a number or a tensor, got {kind}")
 
     def _host(self, name: str, step: int, values: list[np.ndarray]) -> None:
         number = float(values[0][0])

@@ -57,6 +57,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from gradsight.errors import InputError
 from gradsight.telemetry.activations import Activations
 from gradsight.telemetry.coverage import Coverage, coverage
 from gradsight.telemetry.curvature_probe import CurvatureProbe
@@ -389,7 +390,7 @@ def _check_parameters(model: nn.Module, optimizer: Any) -> None:
     parameter, or an optimizer that holds none of the model's (another model's)."""
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     if not trainable:
-        raise ValueError(
+        raise InputError(
             f"{type(model).__name__} has no trainable parameters (all frozen or none): "
             "there is nothing to watch"
         )
@@ -397,7 +398,7 @@ def _check_parameters(model: nn.Module, optimizer: Any) -> None:
         return
     held = [p for group in optimizer.param_groups for p in group["params"]]
     if held and not any(id(p) in trainable for p in held):
-        raise ValueError(
+        raise InputError(
             f"the optimizer holds none of {type(model).__name__}'s trainable parameters "
             "(it was built for another model, or over frozen ones): pass the model it trains"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 from torch import Tensor, nn
 
 from gradsight.data.task import Task
+from gradsight.errors import InputError
 from gradsight.progress import make_progress
 from gradsight.telemetry.history import History
 from gradsight.telemetry.run_dir import RunDir
@@ -78,7 +80,7 @@ def penalty(model: nn.Module, l1: float, l2: float) -> Tensor | None:
 
 def _check(name: str, value: float | int | None, low: float, *, strict: bool = False) -> None:
     if value is not None and (value <= low if strict else value < low):
-        raise ValueError(f"{name} must be {'>' if strict else '>='} {low}, got {value}")
+        raise InputError(f"{name} must be {'>' if strict else '>='} {low}, got {value}")
 
 
 def run_length(steps: int | None, epochs: int | None, examples: int, batch_size: int | None) -> int:
@@ -86,13 +88,19 @@ def run_length(steps: int | None, epochs: int | None, examples: int, batch_size:
     neither is given).
 
     Raises:
-        ValueError: More than MAX_STEPS.
+        InputError: Both steps and epochs, one of them or batch_size below 1, or more than
+            MAX_STEPS steps.
     """
+    if steps is not None and epochs is not None:
+        raise InputError(f"give steps or epochs, not both (got steps={steps}, epochs={epochs})")
+    _check("steps", steps, 1)
+    _check("epochs", epochs, 1)
+    _check("batch_size", batch_size, 1)
     if epochs is not None:
         steps = epochs * steps_per_epoch(examples, batch_size)
     steps = 500 if steps is None else steps
     if steps > MAX_STEPS:
-        raise ValueError(f"steps must be <= {MAX_STEPS:,}, got {steps:,}")
+        raise InputError(f"steps must be <= {MAX_STEPS:,}, got {steps:,}")
     return steps
 
 
@@ -105,13 +113,13 @@ def check_device(device: str) -> torch.device:
     try:
         place = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"device {device!r} is not a device (e.g. cpu, cuda, cuda:1)") from None
+        raise InputError(f"device {device!r} is not a device (e.g. cpu, cuda, cuda:1)") from None
     if place.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if (place.index or 0) >= count:
-            raise ValueError(f"device {device!r} is not available ({count} CUDA devices)")
+            raise InputError(f"device {device!r} is not available ({count} CUDA devices)")
     elif place.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {device!r} is not available")
+        raise InputError(f"device {device!r} is not available")
     return place
 
 
@@ -188,20 +196,21 @@ def fit(
     Returns:
         A `FitResult`.
     """
-    if steps is not None and epochs is not None:
-        raise ValueError(f"give steps or epochs, not both (got steps={steps}, epochs={epochs})")
-    _check("steps", steps, 1)
-    _check("epochs", epochs, 1)
-    _check("batch_size", batch_size, 1)
+    steps = run_length(steps, epochs, len(task.x_train), batch_size)
     _check("eval_every", eval_every, 1)
     _check("l1", l1, 0)
     _check("l2", l2, 0)
     _check("clip_norm", clip_norm, 0, strict=True)
     _check("clip_value", clip_value, 0, strict=True)
     if not any(p.requires_grad for p in model.parameters()):
-        raise ValueError("the model has no trainable parameters")
-    steps = run_length(steps, epochs, len(task.x_train), batch_size)
+        raise InputError("the model has no trainable parameters")
     check_device(device)
+    if batch_size is not None and batch_size > len(task.x_train):
+        warnings.warn(
+            f"batch_size {batch_size} is above the {len(task.x_train)} training examples: "
+            f"every step takes all {len(task.x_train)} (full-batch gradient descent)",
+            stacklevel=2,
+        )
 
     model.to(device)
     task = task.to(device)

@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from gradsight.errors import InputError
+
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
 
@@ -66,7 +68,7 @@ def register_optimizer(
 ) -> None:
     """Make an optimizer torch.optim lacks available by name (in fit, configs and the CLI)."""
     if momentum not in ("none", "optional", "required"):
-        raise ValueError(f"momentum must be 'none', 'optional' or 'required', got {momentum!r}")
+        raise InputError(f"momentum must be 'none', 'optional' or 'required', got {momentum!r}")
     OPTIMIZERS[name] = OptimizerSpec(factory, default_lr, momentum=momentum)
 
 
@@ -92,30 +94,30 @@ def build_optimizer(
         **options: Any other argument of the torch.optim class (betas, eps, alpha, ...).
     """
     if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
+        raise InputError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
     spec = OPTIMIZERS[name]
     lr = spec.default_lr if lr is None else lr
     if not math.isfinite(lr):
-        raise ValueError(f"lr must be finite, got {lr}")
+        raise InputError(f"lr must be finite, got {lr}")
     if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
+        raise InputError(f"lr must be > 0, got {lr}")
     if not 0 <= momentum < 1:
-        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        raise InputError(f"momentum must be in [0, 1), got {momentum}")
     if weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        raise InputError(f"weight_decay must be >= 0, got {weight_decay}")
     if spec.momentum == "none" and momentum:
-        raise ValueError(f"optimizer {name!r} takes no momentum (got {momentum})")
+        raise InputError(f"optimizer {name!r} takes no momentum (got {momentum})")
     if nesterov and name not in ("sgd", "nag"):
-        raise ValueError(f"nesterov applies to 'sgd' and 'nag', not {name!r}")
+        raise InputError(f"nesterov applies to 'sgd' and 'nag', not {name!r}")
     if spec.momentum == "required":
         options["momentum"] = momentum or DEFAULT_MOMENTUM
     elif spec.momentum == "optional":
         options["momentum"] = momentum
     if spec.nesterov or nesterov:
         if not options["momentum"]:
-            raise ValueError("nesterov needs momentum > 0")
+            raise InputError("nesterov needs momentum > 0")
         options["nesterov"] = True
     try:
         return spec.factory(params, lr=lr, weight_decay=weight_decay, **options)
     except TypeError as error:  # an option the class does not take
-        raise ValueError(f"optimizer {name!r}: {error}") from None
+        raise InputError(f"optimizer {name!r}: {error}") from None

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gradsight.errors import InputError
+
 # Hidden units an autoencoder can be built on: bounded codes, in (0, 1) or (-1, 1).
 UNITS: tuple[type[nn.Module], ...] = (nn.Sigmoid, nn.Tanh)
 # Parameter-free modules a chain may hold anywhere; pretraining steps over them (dropout off).
@@ -56,7 +58,7 @@ def _chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
     for name, module in model.named_modules():  # outermost first
         if isinstance(module, nn.Sequential) and {id(p) for p in module.parameters()} == params:
             return _leaves(module, name)
-    raise ValueError(
+    raise InputError(
         f"{type(model).__name__} has no nn.Sequential holding all its layers, so its forward "
         "cannot be read as a chain Linear, activation, ..., Linear"
     )
@@ -76,20 +78,20 @@ def hidden_layers(model: nn.Module) -> list[HiddenLayer]:
     chain = [(n, m) for n, m in _chain(model) if not isinstance(m, _PASS)]
     for name, module in chain:
         if not isinstance(module, nn.Linear) and any(True for _ in module.parameters()):
-            raise ValueError(
+            raise InputError(
                 f"{name} is a {type(module).__name__} layer: only chains of Linear layers "
                 "with sigmoid/tanh units are pretrained"
             )
     for name, module in chain:
         if not isinstance(module, (nn.Linear, *UNITS)):
-            raise ValueError(
+            raise InputError(
                 f"{name} is a {type(module).__name__}: autoencoder pretraining needs sigmoid or "
                 "tanh hidden units"
             )
     kinds = [isinstance(m, nn.Linear) for _, m in chain]
     if len(chain) < 3 or kinds != [i % 2 == 0 for i in range(len(chain))] or not kinds[-1]:
         order = ", ".join(type(m).__name__ for _, m in chain)
-        raise ValueError(
+        raise InputError(
             f"expected Linear, activation, Linear, ..., Linear with at least one hidden layer, "
             f"got {order or 'no layers'}"
         )
@@ -144,7 +146,7 @@ def pretrain_layerwise(
     layers = hidden_layers(model)
     first = layers[0].linear
     if x[0].numel() != first.in_features:
-        raise ValueError(
+        raise InputError(
             f"inputs of shape {tuple(x.shape)} do not flatten to the first Linear layer's "
             f"{first.in_features} features"
         )

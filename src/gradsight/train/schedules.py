@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch.optim import lr_scheduler
 
+from gradsight.errors import InputError
+
 Scheduler = lr_scheduler.LRScheduler
 ScheduleFactory = Callable[..., Scheduler | None]
 
@@ -112,14 +114,14 @@ def warmup_length(
         ValueError: Both given, or a value out of range.
     """
     if warmup_steps is not None and warmup_fraction is not None:
-        raise ValueError("give warmup_steps or warmup_fraction, not both")
+        raise InputError("give warmup_steps or warmup_fraction, not both")
     if warmup_fraction is not None:
         if not 0 <= warmup_fraction < 1:
-            raise ValueError(f"warmup_fraction must be in [0, 1), got {warmup_fraction}")
+            raise InputError(f"warmup_fraction must be in [0, 1), got {warmup_fraction}")
         return round(warmup_fraction * total_steps)
     if warmup_steps is not None:
         if isinstance(warmup_steps, bool) or not 0 <= int(warmup_steps) < total_steps:
-            raise ValueError(f"warmup_steps must be in [0, {total_steps}), got {warmup_steps}")
+            raise InputError(f"warmup_steps must be in [0, {total_steps}), got {warmup_steps}")
         return int(warmup_steps)
     return 0
 
@@ -133,16 +135,16 @@ def build_schedule(
     module docstring); the schedule then runs over the remaining steps.
     """
     if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; choose one of: {', '.join(SCHEDULES)}")
+        raise InputError(f"unknown schedule {name!r}; choose one of: {', '.join(SCHEDULES)}")
     warmup = warmup_length(
         total_steps, options.pop("warmup_steps", None), options.pop("warmup_fraction", None)
     )
     if warmup and name in NO_WARMUP:
-        raise ValueError(f"schedule {name!r} sets the rate's start itself: no warm-up in front")
+        raise InputError(f"schedule {name!r} sets the rate's start itself: no warm-up in front")
     try:
         main = SCHEDULES[name](optimizer, max(1, total_steps - warmup), **options)
     except TypeError as error:
-        raise ValueError(f"schedule {name!r}: {error}") from None
+        raise InputError(f"schedule {name!r}: {error}") from None
     if not warmup:
         return main
     ramp = lr_scheduler.LinearLR(optimizer, start_factor=1 / (warmup + 1), total_iters=warmup)
