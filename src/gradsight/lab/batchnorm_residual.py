@@ -19,7 +19,7 @@ from gradsight import data, models
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
 from gradsight.lab.measure import first_last_ratio, preactivation_grad_norms
 from gradsight.lab.stats import mean_spread
-from gradsight.report._common import new_figure, positive
+from gradsight.report._common import log_plot, new_figure
 from gradsight.train import fit
 
 # variant -> (norm, residual)
@@ -204,9 +204,10 @@ def _flow_figure(flows: dict, depth: int, seed: int):
     for ax, activation in zip(axes, INITS, strict=True):
         for i, variant in enumerate(VARIANTS):
             norms = flows[activation, variant, seed]
-            ax.plot(
+            log_plot(
+                ax,
                 np.arange(1, len(norms) + 1),
-                positive(norms / norms[-1]),
+                norms / norms[-1],
                 "o-",
                 ms=3,
                 color=f"C{i}",

@@ -22,7 +22,7 @@ import torch
 from gradsight import data, models
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
 from gradsight.lab.stats import mean_spread
-from gradsight.report._common import new_figure, positive
+from gradsight.report._common import log_plot, new_figure
 from gradsight.train import fit
 
 WIDTH = 32
@@ -196,7 +196,7 @@ def _loss_figure(curves: dict, seeds: list[int]):
     for i, lr in enumerate((*SWEEP, "hessian")):
         mean = pd.concat([curves[lr, s] for s in seeds], axis=1).mean(axis=1)
         label = "1 / lambda_max" if lr == "hessian" else f"lr {lr}"
-        ax.plot(mean.index, positive(mean.to_numpy()), color=f"C{i}", label=label)
+        log_plot(ax, mean.index, mean.to_numpy(), color=f"C{i}", label=label)
     ax.set(yscale="log", xlabel="step", ylabel="training MSE")
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3, which="both")

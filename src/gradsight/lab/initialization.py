@@ -21,7 +21,7 @@ from gradsight import data, models
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
 from gradsight.lab.measure import output_stds
 from gradsight.lab.stats import mean_spread
-from gradsight.report._common import new_figure, positive
+from gradsight.report._common import log_plot, new_figure
 from gradsight.train import fit
 
 # name -> (gs.models init scheme, its options)
@@ -251,7 +251,7 @@ def _std_figure(stds: pd.DataFrame):
         sub = stds[stds.activation == activation]
         for i, init in enumerate(INITS):
             mean = sub[sub.init == init].groupby("layer")["std_ratio"].mean()
-            ax.plot(mean.index, positive(mean.to_numpy()), "o-", ms=3, color=f"C{i}", label=init)
+            log_plot(ax, mean.index, mean.to_numpy(), "o-", ms=3, color=f"C{i}", label=init)
         if activation == "relu":
             ax.plot(layers, 2.0 ** (-layers / 2), "k--", lw=1, label="2^(-l/2)")
         ax.set(yscale="log", title=activation, xlabel="hidden layer l")

@@ -27,7 +27,7 @@ from gradsight.data import Task
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
 from gradsight.lab.measure import first_last_ratio, linear_layers, preactivation_grad_norms
 from gradsight.lab.stats import bootstrap_ci, mean_spread
-from gradsight.report._common import new_figure, positive
+from gradsight.report._common import log_plot, new_figure, positive
 from gradsight.train import fit, pretrain_layerwise
 
 DEPTH = 8  # Linear layers: 7 sigmoid hidden layers and the softmax head
@@ -342,7 +342,7 @@ def _flow_figure(flows: dict, seeds: list[int]):
     layers = np.arange(1, DEPTH + 1)
     for arm in (a for a in ARMS if ARMS[a].depth == DEPTH and not ARMS[a].long):
         relative = np.stack([flows[arm, s] / flows[arm, s][-1] for s in seeds])  # (seeds, L)
-        ax.plot(layers, positive(_geomean(relative)), "o-", ms=3, color=_colour(arm), label=arm)
+        log_plot(ax, layers, _geomean(relative), "o-", ms=3, color=_colour(arm), label=arm)
         ax.fill_between(
             layers,
             positive(relative.min(0)),

@@ -20,7 +20,7 @@ import torch
 from gradsight import data, models
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
 from gradsight.lab.stats import mean_and_range, mean_spread
-from gradsight.report._common import new_figure, positive
+from gradsight.report._common import log_plot, new_figure
 from gradsight.train import fit
 
 CELLS = ("rnn", "lstm")
@@ -207,7 +207,7 @@ def _flow_figure(flows: dict, length: int, seeds: list[int]):
                 [flows[length, cell, s][k] / flows[length, cell, s][k][-1] for s in seeds], 0
             )
             label = f"{cell}, {'init' if k == 0 else 'trained'}"
-            ax.plot(t, positive(rel), style, color=f"C{i}", label=label)
+            log_plot(ax, t, rel, style, color=f"C{i}", label=label)
     ax.set(yscale="log", xlabel="time step t", ylabel="||dL/dh_t|| / ||dL/dh_T||")
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3, which="both")

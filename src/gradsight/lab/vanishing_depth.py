@@ -19,7 +19,7 @@ from gradsight import data, models
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
 from gradsight.lab.measure import first_last_ratio, preactivation_grad_norms
 from gradsight.lab.stats import mean_spread
-from gradsight.report._common import new_figure, positive
+from gradsight.report._common import log_plot, new_figure, positive
 from gradsight.train import fit
 
 # Each activation with the init derived for it (Glorot & Bengio 2010; He et al. 2015).
@@ -309,9 +309,10 @@ def _ratio_figure(frame: pd.DataFrame):
         g = group.groupby("depth")
         init = g["ratio_init"]
         colour = f"C{i}"
-        ax.plot(
+        log_plot(
+            ax,
             init.apply(_geomean).index,
-            positive(init.apply(_geomean).to_numpy()),
+            init.apply(_geomean).to_numpy(),
             "o-",
             color=colour,
             label=activation,
@@ -324,7 +325,7 @@ def _ratio_figure(frame: pd.DataFrame):
             alpha=0.15,
         )
         trained = g["ratio_trained"].apply(_geomean)
-        ax.plot(trained.index, positive(trained.to_numpy()), "--", color=colour, alpha=0.7)
+        log_plot(ax, trained.index, trained.to_numpy(), "--", color=colour, alpha=0.7)
     ax.set(yscale="log", xlabel="depth (Linear layers)", ylabel="||dL/dz_1|| / ||dL/dz_L||")
     ax.axhline(1.0, color="grey", lw=0.6)
     ax.legend(fontsize="small")
@@ -337,9 +338,10 @@ def _flow_figure(flows: dict, depth: int, seed: int):
     ax = fig.subplots()
     for i, activation in enumerate(INITS):
         norms = flows[depth, activation, seed][0]
-        ax.plot(
+        log_plot(
+            ax,
             np.arange(1, depth + 1),
-            positive(norms / norms[-1]),
+            norms / norms[-1],
             "o-",
             ms=3,
             color=f"C{i}",

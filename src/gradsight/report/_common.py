@@ -12,8 +12,11 @@ from matplotlib.figure import Figure
 
 from gradsight.telemetry import History
 
-# Plotted on a log scale, a value <= 0 has no place; it is drawn at this floor (visible, flat).
+# On a log axis a zero, a negative or an infinite value has no place. `log_plot` draws it as a
+# hollow marker at a floor one decade below the series' smallest positive value (this floor
+# when the series has none); finite positive values, however small, are drawn as they are.
 LOG_FLOOR = 1e-12
+FLOORED_LABEL = "0 or non-finite (hollow, drawn at a floor)"
 
 
 def new_figure(fig: Figure | None, width: float = 8.0, height: float = 4.0) -> Figure:
@@ -48,8 +51,40 @@ def ordered_table(history: History, name: str) -> pd.DataFrame:
 
 
 def positive(values: np.ndarray) -> np.ndarray:
-    """Values floored at LOG_FLOOR (NaN kept), for a log axis."""
-    return np.where(np.isnan(values), np.nan, np.maximum(values, LOG_FLOOR))
+    """The values a log axis can show: finite positive values as they are, the rest NaN (a gap;
+    `log_plot` marks them)."""
+    values = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(values) & (values > 0), values, np.nan)
+
+
+def floored(values: np.ndarray) -> tuple[np.ndarray, float]:
+    """Which values a log axis cannot show (zero, negative, infinite; NaN is missing, not
+    floored), and the floor they are drawn at: a decade below the smallest positive value."""
+    values = np.asarray(values, dtype=float)
+    shown = positive(values)
+    mask = ~np.isnan(values) & np.isnan(shown)
+    floor = np.nanmin(shown) / 10 if np.any(~np.isnan(shown)) else LOG_FLOOR
+    return mask, float(floor)
+
+
+def log_plot(ax, x, values, *args, **kwargs):
+    """`ax.plot(x, values, ...)` for a log y-axis: finite positive values drawn as they are,
+    the others marked by `mark_floored` in the line's colour. Returns the line."""
+    (line,) = ax.plot(x, positive(values), *args, **kwargs)
+    mark_floored(ax, x, values, line.get_color())
+    return line
+
+
+def mark_floored(ax, x, values, colour) -> int:
+    """Hollow markers at the `floored` floor for the values a log axis cannot show, labelled
+    FLOORED_LABEL once per axes. Returns how many were marked."""
+    x, values = np.asarray(x), np.asarray(values, dtype=float)
+    mask, floor = floored(values)
+    if mask.any():
+        label = None if getattr(ax, "_gradsight_floor_labelled", False) else FLOORED_LABEL
+        ax._gradsight_floor_labelled = True
+        ax.plot(x[mask], np.full(mask.sum(), floor), "o", mfc="none", color=colour, label=label)
+    return int(mask.sum())
 
 
 def legend_if_few(ax, n: int, limit: int = 12) -> None:

@@ -17,9 +17,9 @@ from gradsight.report._common import (
     has,
     layer_colours,
     legend_if_few,
+    log_plot,
     new_figure,
     ordered_table,
-    positive,
 )
 from gradsight.telemetry import History
 from gradsight.telemetry.stats import HISTOGRAM_BINS
@@ -133,8 +133,8 @@ def temporal_gradient_flow(history: History, fig: Figure | None = None) -> Figur
         label = "" if len(taps) == 1 else f"{tap}, "
         steps = [(first, "C0")] if first == last else [(first, "C0"), (last, "C3")]
         for step, colour in steps:
-            values = positive(table.loc[step, columns].to_numpy(dtype=float))
-            ax.plot(times, values, "o-", ms=3, color=colour, label=f"{label}step {step}")
+            values = table.loc[step, columns].to_numpy(dtype=float)
+            log_plot(ax, times, values, "o-", ms=3, color=colour, label=f"{label}step {step}")
     ax.set_yscale("log")
     ax.set_xlabel("time step t")
     ax.set_ylabel("‖∂L/∂h_t‖")

@@ -13,6 +13,8 @@ from gradsight.report._common import (
     has,
     layer_colours,
     legend_if_few,
+    log_plot,
+    mark_floored,
     new_figure,
     ordered_table,
     positive,
@@ -112,9 +114,10 @@ def gradient_flow_bars(history: History, fig: Figure | None = None) -> Figure | 
     rows = [(first, "C0")] if first == last else [(first, "C0"), (last, "C3")]
     width = 0.8 / len(rows)
     for i, (step, colour) in enumerate(rows):
-        values = positive(table.loc[step].to_numpy(dtype=float))
+        values = table.loc[step].to_numpy(dtype=float)
         offset = (i - (len(rows) - 1) / 2) * width
-        ax.bar(x + offset, values, width, color=colour, label=f"step {step}")
+        ax.bar(x + offset, positive(values), width, color=colour, label=f"step {step}")
+        mark_floored(ax, x + offset, values, colour)  # a log bar cannot start at 0
     ax.set_yscale("log")
     ax.set_xticks(x, layers, rotation=45, ha="right", fontsize="small")
     ax.set_xlabel("layer (input → output)")
@@ -133,9 +136,7 @@ def update_ratio_figure(history: History, fig: Figure | None = None) -> Figure |
     fig = new_figure(fig, width=8.0, height=3.8)
     ax = fig.subplots()
     for layer, colour in zip(table.columns, layer_colours(len(table.columns)), strict=True):
-        ax.plot(
-            table.index, positive(table[layer].to_numpy(dtype=float)), color=colour, label=layer
-        )
+        log_plot(ax, table.index, table[layer].to_numpy(dtype=float), color=colour, label=layer)
     ax.axhline(UPDATE_RATIO_GUIDE, color="0.3", ls="--", lw=1.0, label="1e-3 guide")
     ax.set_yscale("log")
     ax.set_xlabel("step")
