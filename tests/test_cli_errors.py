@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import gradsight.config  # binds the real fit before a test replaces gradsight.train.fit
 import gradsight.train
 from gradsight.cli import app
-from gradsight.cli_errors import ErrorBoundary
+from gradsight.cli.errors import ErrorBoundary
 from gradsight.errors import InputError, MissingPackageError
 
 runner = CliRunner()

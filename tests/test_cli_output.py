@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 import gradsight.diagnosis
 from gradsight.cli import app
-from gradsight.console import print_playground
+from gradsight.cli.console import print_playground
 from gradsight.diagnosis import Finding, Remedy, diagnose, load_findings
 from gradsight.playground import playground
 from gradsight.playground.summary import summary_cells

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import gradsight.cli
+import gradsight.cli.commands
 from gradsight.cli import app
 from gradsight.telemetry import History
 
@@ -33,8 +33,10 @@ def killed(killed_once, tmp_path):
 def read_only(monkeypatch, *folders):
     """Make `folders` unwritable as the CLI sees them (tests run as root, where chmod is
     no obstacle; a read-only filesystem is)."""
-    can_write = gradsight.cli._can_write
-    monkeypatch.setattr(gradsight.cli, "_can_write", lambda f: f not in folders and can_write(f))
+    can_write = gradsight.cli.commands._can_write
+    monkeypatch.setattr(
+        gradsight.cli.commands, "_can_write", lambda f: f not in folders and can_write(f)
+    )
 
 
 def test_diagnose_says_a_run_did_not_finish_and_how_many_steps_it_holds(killed):

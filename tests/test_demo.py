@@ -1,6 +1,6 @@
 from rich.console import Console
 
-from gradsight.demo import FAILING, HEALTHY, run_demo
+from gradsight.cli.demo import FAILING, HEALTHY, run_demo
 from gradsight.diagnosis import load_findings
 from gradsight.telemetry import RunDir, read_run
 

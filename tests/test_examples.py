@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gradsight.cli import app
+from gradsight.cli.doctor import from_config
 from gradsight.config import ConfigError, load_config
-from gradsight.doctor.command import from_config
 from gradsight.telemetry import History, read_run
 
 if sys.version_info >= (3, 11):

@@ -70,7 +70,7 @@ def test_every_public_name_resolves(name):
 
 def test_doctor_and_report_stay_functions_after_submodule_imports():
     # Importing a submodule binds its subpackage on the parent; the public names must win.
-    import gradsight.doctor.command
+    import gradsight.cli.doctor
     import gradsight.report.html
     from gradsight.doctor.core import doctor
     from gradsight.report import report

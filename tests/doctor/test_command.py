@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from gradsight.cli import app
-from gradsight.cli_errors import BAD_INPUT
-from gradsight.doctor import command
-from gradsight.doctor.command import doctor_command
+from gradsight.cli import doctor as command
+from gradsight.cli.doctor import doctor_command
+from gradsight.cli.errors import BAD_INPUT
 from gradsight.errors import UserError
 from gradsight.executor import Executor
 

@@ -4,11 +4,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from gradsight.cli import lab as lab_command
+from gradsight.cli.lab import lab_app
 from gradsight.executor import Executor
 from gradsight.lab import EXPERIMENTS, ExperimentResult
-from gradsight.lab import command as lab_command
 from gradsight.lab import runner as lab_runner
-from gradsight.lab.command import lab_app
 
 runner = CliRunner()
 

@@ -2,8 +2,8 @@
 
 import pytest
 
+from gradsight.cli.lr_find import describe, lr_find_from_config
 from gradsight.config import ConfigError
-from gradsight.optim.lr_find_cli import describe, lr_find_from_config
 
 CONFIG = """
 [task]

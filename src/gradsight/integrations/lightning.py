@@ -171,8 +171,8 @@ class GradsightCallback(pl.Callback):
             return
         self._close("finished")
         if self.diagnose and trainer.is_global_zero:
-            from gradsight.console import print_findings
             from gradsight.diagnosis import diagnose, save_findings
+            from gradsight.diagnosis.finding_text import print_findings
 
             self.findings = diagnose(self.history)
             if self.run is not None:

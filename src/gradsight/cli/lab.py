@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gradsight.cli_errors import ErrorBoundary, fail
-from gradsight.console import make_table, print_table
+from gradsight.cli.console import make_table, print_table
+from gradsight.cli.errors import ErrorBoundary, fail
 from gradsight.executor import KINDS, Executor, connect_ray
 
 if TYPE_CHECKING:

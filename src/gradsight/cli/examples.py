@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from gradsight.console import make_table, print_table
+from gradsight.cli.console import make_table, print_table
 from gradsight.errors import InputError
 from gradsight.example_configs import catalog, example_config
 

@@ -9,13 +9,13 @@ import typer
 from rich.console import Console
 
 from gradsight._version import __version__
-from gradsight.cli_errors import INTERRUPTED, ErrorBoundary, fail, user_error_message
+from gradsight.cli.errors import INTERRUPTED, ErrorBoundary, fail, user_error_message
+from gradsight.cli.lab import lab_app
 from gradsight.errors import InputError
-from gradsight.lab.command import lab_app
 
 # The commands import their implementations (torch, pandas, ...) when they run, so that
 # `gradsight --help`, `--version` and shell completion stay fast. User errors (bad input, paths,
-# missing packages) become one line and exit 2 in one place: `cli_errors.ErrorBoundary`.
+# missing packages) become one line and exit 2 in one place: `cli.errors.ErrorBoundary`.
 app = typer.Typer(
     cls=ErrorBoundary,
     help="gradsight: find out why a neural network is not learning, and prove the fix.",
@@ -57,8 +57,8 @@ def train(
     ] = None,
 ) -> None:
     """Train a model from a config and write a run directory (run.json, metrics)."""
+    from gradsight.cli.console import print_results
     from gradsight.config import load_config, prepare
-    from gradsight.console import print_results
     from gradsight.stop_signals import sigterm_as_interrupt
     from gradsight.telemetry.run_dir import new_run_dir
     from gradsight.train import fit
@@ -114,7 +114,7 @@ def run_cmd(
 ) -> None:
     """Run a training script unchanged (as `python SCRIPT ARGS`), watching every model whose
     optimizer steps; print the findings when it ends and exit with its status."""
-    from gradsight.run_command import run_command
+    from gradsight.cli.run import run_command
 
     status = run_command(
         script, ctx.args, run_dir=run_dir, every=every, activations_every=activations_every
@@ -130,7 +130,7 @@ def examples(
     ] = None,
 ) -> None:
     """List the packaged example configs; `gradsight train NAME` runs one by name."""
-    from gradsight.examples_command import examples_command
+    from gradsight.cli.examples import examples_command
 
     status = examples_command(show)
     if status:
@@ -144,7 +144,7 @@ def demo(
     ),
 ) -> None:
     """Train a deep sigmoid MLP that fails and a ReLU MLP that learns, side by side."""
-    from gradsight.demo import run_demo
+    from gradsight.cli.demo import run_demo
 
     run_demo(console, run_dir)
 
@@ -269,8 +269,9 @@ def diagnose(
     ] = False,
 ) -> None:
     """Diagnose a run: print its findings and remedies, and write RUN_DIR/findings.json."""
-    from gradsight.console import findings_json, print_findings
+    from gradsight.cli.console import findings_json
     from gradsight.diagnosis.finding import SEVERITY_RANK
+    from gradsight.diagnosis.finding_text import print_findings
 
     if fail_on is not None and fail_on not in ("warning", "critical"):
         raise fail(f"--fail-on must be warning or critical, got {fail_on!r}")
@@ -302,7 +303,7 @@ def lr_find_command(
     num_it: Annotated[int, typer.Option("--num-it", help="Steps of the test.")] = 100,
 ) -> None:
     """Run the LR range test (Smith 2017) on a config's model and task; print the suggestions."""
-    from gradsight.optim.lr_find_cli import describe, lr_find_from_config
+    from gradsight.cli.lr_find import describe, lr_find_from_config
 
     try:
         result, png = lr_find_from_config(
@@ -339,7 +340,7 @@ def playground(
     frames: Annotated[int, typer.Option("--frames", help="Frames of the GIF.")] = 40,
 ) -> None:
     """Race optimizers over a 2D loss surface: a PNG, an animated GIF and a summary table."""
-    from gradsight.console import print_playground
+    from gradsight.cli.console import print_playground
     from gradsight.playground import DEFAULT_OPTIMIZERS
     from gradsight.playground import playground as run_playground
 
@@ -425,7 +426,7 @@ def doctor_cmd(
 
     A config's settings are the baseline; --steps, --seeds and the other options override them.
     """
-    from gradsight.doctor.command import doctor_command
+    from gradsight.cli.doctor import doctor_command
 
     status = doctor_command(
         config,

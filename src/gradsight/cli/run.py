@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from gradsight.console import print_findings
+from gradsight.diagnosis.finding_text import print_findings
 from gradsight.integrations.script import ScriptRun, run_script
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from gradsight.cli.console import print_results, print_trials
 from gradsight.config import load_config, prepare
-from gradsight.console import print_findings, print_results, print_trials
 from gradsight.diagnosis import diagnose, load_findings, save_findings
+from gradsight.diagnosis.finding_text import print_findings
 from gradsight.doctor import doctor
 from gradsight.example_configs import example_config
 from gradsight.report import report

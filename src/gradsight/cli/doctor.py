@@ -2,7 +2,7 @@
 the CLI's plain function.
 
 `doctor_command` raises `InputError` for bad input (the command line's error boundary prints
-it as one line), so the typer command in cli.py only forwards its options.
+it as one line), so the typer command in `cli.commands` only forwards its options.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def doctor_command(
     """
     from rich.console import Console
 
-    from gradsight.console import print_trials, to_json
+    from gradsight.cli.console import print_trials, to_json
     from gradsight.doctor import page
     from gradsight.doctor.config_diff import config_diffs
     from gradsight.doctor.core import doctor
