@@ -113,7 +113,11 @@ def test_same_seed_same_answer_and_generator_accepted() -> None:
 BAD = [
     ("k", {"k": 0}, "k must be an int >= 1"),
     ("k_over_dim", {"k": 11}, "k must be <= dim"),
-    ("which", {"which": "XX"}, "which must be one of"),
+    (
+        "which",
+        {"which": "XX"},
+        "unknown eigenvalue order \\(which\\) .XX.; choose one of: LA, SA, LM, BE",
+    ),
     ("tol", {"tol": -1.0}, "tol must be a finite number > 0"),
     ("max_iter", {"max_iter": 0}, "max_iter must be an int >= 1"),
 ]

@@ -74,7 +74,7 @@ def test_unsupported_module_error_names_the_module() -> None:
 BAD = [
     ("scalar_data", 3.0, "pair or an iterable"),
     ("iterator_data", iter([]), "one-shot iterator"),
-    ("method", "sideways", "method must be one of"),
+    ("method", "sideways", "unknown method .sideways.; choose one of"),
     ("vector_size", "short", "vector must be flat"),
 ]
 

@@ -64,7 +64,7 @@ def test_hutchpp_within_a_few_percent_with_a_fixed_seed(network) -> None:
 
 
 BAD = [
-    ("method", {"method": "exact"}, "method must be one of"),
+    ("method", {"method": "exact"}, "unknown method .exact.; choose one of"),
     ("too_few_for_hutchpp", {"num_matvecs": 2}, "num_matvecs must be an int >= 3"),
     ("zero", {"method": "hutchinson", "num_matvecs": 0}, "num_matvecs must be an int >= 1"),
 ]

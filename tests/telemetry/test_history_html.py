@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 
+from gradsight.drawing import FLOORED_LABEL
 from gradsight.telemetry import History
 from gradsight.telemetry.history_html import gradient_flow
 
@@ -54,6 +55,7 @@ def test_figure_is_an_inline_png_of_the_gradient_norms(history) -> None:
     assert ax.get_yscale() == "log"
     expected = history.table("grad/norm")
     lines = {line.get_label(): line for line in ax.lines}
+    floor = lines.pop(FLOORED_LABEL)  # the zero of fc1, marked below the smallest value
     assert set(lines) == set(LAYERS)
     for layer in LAYERS:
         np.testing.assert_array_equal(lines[layer].get_xdata(), expected.index.to_numpy())
@@ -61,7 +63,8 @@ def test_figure_is_an_inline_png_of_the_gradient_norms(history) -> None:
         np.testing.assert_array_equal(
             lines[layer].get_ydata(), np.where(values > 0, values, np.nan)
         )
-    assert np.isnan(lines["fc1"].get_ydata()[2])  # the zero at step 4 is left out
+    assert np.isnan(lines["fc1"].get_ydata()[2])  # the zero at step 4 is not drawn as a value
+    assert list(floor.get_xdata()) == [expected.index[2]] and floor.get_markerfacecolor() == "none"
 
 
 def test_without_gradient_norms_there_is_no_figure() -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from gradsight.curvature._checks import check_int, check_positive
+from gradsight.checks import check_int, check_positive
 from gradsight.curvature._vectors import generator
 from gradsight.curvature.hvp import HessianOperator, LossFn
 from gradsight.curvature.lanczos import lanczos, tridiagonal

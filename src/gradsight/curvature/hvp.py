@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, jvp
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from gradsight.curvature._checks import check_choice
+from gradsight.checks import check_choice
 from gradsight.curvature._state import preserved
 from gradsight.curvature._vectors import flatten, trainable, unflatten
 from gradsight.errors import InputError

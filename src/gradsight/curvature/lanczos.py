@@ -29,7 +29,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from gradsight.curvature._checks import check_choice, check_int, check_positive
+from gradsight.checks import check_choice, check_int, check_positive
 from gradsight.curvature._vectors import gaussian, generator
 from gradsight.errors import InputError
 
@@ -114,7 +114,7 @@ def lanczos(
     """
     check_int("dim", dim, 1)
     check_int("k", k, 1)
-    check_choice("which", which, WHICH)
+    check_choice("eigenvalue order (which)", which, WHICH)
     check_positive("tol", tol)
     check_int("max_iter", max_iter, 1)
     if k > dim:

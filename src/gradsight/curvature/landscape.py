@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from gradsight.curvature._checks import check_int, check_positive
+from gradsight.checks import check_int, check_positive
 from gradsight.curvature._state import preserved
 from gradsight.curvature._vectors import generator, trainable
 from gradsight.curvature.hvp import LossFn, as_batches

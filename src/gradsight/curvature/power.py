@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from gradsight.curvature._checks import check_int, check_positive
+from gradsight.checks import check_int, check_positive
 from gradsight.curvature._vectors import gaussian, generator
 
 

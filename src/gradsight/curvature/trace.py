@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from gradsight.curvature._checks import check_choice, check_int
+from gradsight.checks import check_choice, check_int
 from gradsight.curvature._vectors import generator, rademacher
 from gradsight.curvature.hvp import HessianOperator, LossFn
 

@@ -1,41 +1,9 @@
-"""Helpers shared by the task generators: one-line argument checks and input standardization."""
+"""Input standardization shared by the task generators."""
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch
 from torch import Tensor
-
-from gradsight.errors import InputError
-
-
-def check_int(name: str, value: object, minimum: int = 0) -> int:
-    """`value` as an int >= `minimum`; ValueError naming it otherwise (bools are refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_float(
-    name: str,
-    value: object,
-    low: float = 0.0,
-    high: float = math.inf,
-    *,
-    open_low: bool = False,
-    open_high: bool = False,
-) -> float:
-    """`value` as a finite float between `low` and `high`; ValueError naming it otherwise."""
-    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    v = float(value) if real else math.nan  # type: ignore[arg-type]
-    above = low < v if open_low else low <= v
-    below = v < high if open_high else v <= high
-    if not (math.isfinite(v) and above and below):
-        interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
-        raise InputError(f"{name} must be a finite number in {interval}, got {value!r}")
-    return v
 
 
 def standardize_inputs(x_train: Tensor, x_test: Tensor) -> tuple[Tensor, Tensor]:

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from gradsight.data._common import check_int
+from gradsight.checks import check_int
 from gradsight.data.task import IGNORE_INDEX, Task
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gradsight.data._common import check_float
+from gradsight.checks import check_float
 from gradsight.data.task import Task
 
 

@@ -10,7 +10,7 @@ import random
 import numpy as np
 import torch
 
-from gradsight.data._common import check_float, check_int
+from gradsight.checks import check_float, check_int
 from gradsight.data.task import Task
 from gradsight.errors import InputError
 

@@ -7,7 +7,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from gradsight.data._common import check_int, standardize_inputs
+from gradsight.checks import check_int
+from gradsight.data._common import standardize_inputs
 from gradsight.data.adding import adding
 from gradsight.data.copy_task import copy_task
 from gradsight.data.digits import digits

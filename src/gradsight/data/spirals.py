@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from gradsight.data._common import check_float, check_int
+from gradsight.checks import check_float, check_int
 from gradsight.data.task import Task
 
 

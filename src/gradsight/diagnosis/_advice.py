@@ -25,7 +25,6 @@ from gradsight.diagnosis._metrics import (
     Context,
     adaptive,
     clipped_at,
-    has,
     lr_text,
     optimizer_info,
     peak_lr,
@@ -59,7 +58,7 @@ class Run:
         """The run as `history` describes it."""
         info = optimizer_info(history)
         unstable = False
-        if has(history, "loss"):
+        if "loss" in history:
             loss = history.series("loss").to_numpy()
             unstable = (
                 not np.isfinite(loss).all()

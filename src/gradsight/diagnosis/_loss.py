@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gradsight.diagnosis import thresholds as th
-from gradsight.diagnosis._metrics import Context, has, loss_ends
+from gradsight.diagnosis._metrics import Context, loss_ends
 from gradsight.telemetry.history import History
 
 # 1.4826 * MAD estimates the standard deviation of normally distributed values.
@@ -55,7 +55,7 @@ def chance_loss(history: History, context: Context) -> float | None:
 
 def output_entropy_and_first_loss(history: History) -> tuple[float, float] | None:
     """(log of `out/classes`, the first finite loss), or None when either is unknown."""
-    if not (has(history, "out/classes") and has(history, "loss")):
+    if not ("out/classes" in history and "loss" in history):
         return None
     classes = history.series("out/classes").to_numpy()
     classes = classes[np.isfinite(classes)]
@@ -159,7 +159,7 @@ class LossCurve:
 
 def loss_curve(history: History, context: Context) -> LossCurve | None:
     """The `LossCurve` of the run; None without a finite loss."""
-    if not has(history, "loss"):
+    if "loss" not in history:
         return None
     loss = finite_loss(history)
     if loss.empty:
@@ -209,7 +209,7 @@ def divergence(curve: LossCurve | None) -> str | None:
 def gradient_growth(history: History) -> float | None:
     """How many times the global gradient norm grew: median of the last `LOSS_WINDOW` of its
     logged steps over the median of the first; None when it was not logged or started at 0."""
-    if not has(history, "grad/norm_global"):
+    if "grad/norm_global" not in history:
         return None
     norms = history.series("grad/norm_global").to_numpy()
     norms = norms[np.isfinite(norms)]
@@ -291,7 +291,7 @@ def spikes(history: History) -> list[Spike]:
     A spike lasts until the median of three consecutive steps is back under its bar; the
     steps within it belong to it.
     """
-    if not has(history, "loss"):
+    if "loss" not in history:
         return []
     loss = finite_loss(history)
     values, steps = loss.to_numpy(dtype=float), loss.index.to_numpy()
@@ -341,7 +341,7 @@ def first_jumping_layer(history: History, step: int) -> tuple[str, float] | None
     and by `SPIKE_RELATIVE` of the median; when none does, the layer with the largest factor
     is named. For a spike in the first steps the first logged step is the reference.
     """
-    if not has(history, "grad/norm"):
+    if "grad/norm" not in history:
         return None
     norms = history.table("grad/norm").sort_index()
     norms = norms.replace([np.inf, -np.inf], np.nan)

@@ -26,11 +26,6 @@ class Context:
     task: Task | None = None
 
 
-def has(history: History, name: str) -> bool:
-    """Whether the History holds metric `name`."""
-    return name in history.names()
-
-
 def table(history: History, name: str, last: float = 1.0) -> pd.DataFrame:
     """Wide table step x layer of one metric, restricted to the last `last` fraction of steps."""
     wide = history.table(name)
@@ -59,7 +54,7 @@ def error_norms(history: History) -> tuple[pd.DataFrame, str, list[str]]:
         The table, the metric it comes from, and the layers.
     """
     layers = depth_layers(history)
-    if has(history, "act/grad_norm") and all(
+    if "act/grad_norm" in history and all(
         layer in history.layers("act/grad_norm") for layer in layers
     ):
         return table(history, "act/grad_norm")[layers].dropna(), "act/grad_norm", layers
@@ -115,7 +110,7 @@ def adaptive(history: History) -> bool:
 def peak_lr(history: History) -> float | None:
     """The largest learning rate of the run: the logged `lr` series (group 0, so schedules
     count), else the optimizer's lr at the start; None when neither is known."""
-    if has(history, "lr"):
+    if "lr" in history:
         lr = history.series("lr").to_numpy()
         lr = lr[np.isfinite(lr)]
         if lr.size and lr.max() > 0:
@@ -127,7 +122,7 @@ def peak_lr(history: History) -> float | None:
 def warms_up(history: History) -> bool:
     """Whether the logged learning rate (group 0) starts below `WARMUP_START_FRACTION` of its
     peak and reaches the peak later: a warm-up is already in place."""
-    if not has(history, "lr"):
+    if "lr" not in history:
         return False
     lr = history.series("lr").to_numpy()
     lr = lr[np.isfinite(lr)]
@@ -141,7 +136,7 @@ def clipping(history: History) -> tuple[float, float] | None:
     ceiling: at least `CLIP_CEILING_COUNT` of its values equal to its maximum within
     `CLIP_CEILING_TOLERANCE` (clip_grad_norm_ scales every larger gradient to exactly that
     norm; the watch reads gradients as the optimizer gets them). None otherwise."""
-    if not has(history, "grad/norm_global"):
+    if "grad/norm_global" not in history:
         return None
     norms = history.series("grad/norm_global").to_numpy()
     norms = norms[np.isfinite(norms)]
@@ -247,11 +242,11 @@ def update_ratios(history: History) -> pd.DataFrame | None:
     layers that own a weight matrix (`matrix_layers`; a bias alone, such as a decoder whose
     weight is tied to the embedding, moves by a large fraction of its small norm) and whose
     weight norm is not near zero (`RATIO_MIN_WEIGHT_NORM`). None when nothing is left."""
-    if not has(history, "update/ratio"):
+    if "update/ratio" not in history:
         return None
     ratios = table(history, "update/ratio").replace([np.inf, -np.inf], np.nan)
     layers = matrix_layers(history, list(ratios.columns))
-    if has(history, "weight/norm"):  # a ratio to a near-zero weight says nothing of the rate
+    if "weight/norm" in history:  # a ratio to a near-zero weight says nothing of the rate
         weights = table(history, "weight/norm").median()
         layers = [c for c in layers if weights.get(c, np.nan) > th.RATIO_MIN_WEIGHT_NORM]
     ratios = ratios[layers].dropna(axis=1, how="all")
@@ -296,7 +291,7 @@ def sharpness(history: History) -> float | None:
     Gradient descent is stable along the sharpest direction only while lr * lambda_max < 2;
     training at the "edge of stability" hovers there (Cohen et al. 2021).
     """
-    if not (has(history, "curv/lambda_max") and has(history, "lr")):
+    if not ("curv/lambda_max" in history and "lr" in history):
         return None
     sharp = history.series("curv/lambda_max")
     lr = history.series("lr")

@@ -20,7 +20,7 @@ import numpy as np
 
 from gradsight.diagnosis import thresholds as th
 from gradsight.diagnosis._loss import divergence, loss_curve, spikes
-from gradsight.diagnosis._metrics import Context, fmt, has, run_text, table
+from gradsight.diagnosis._metrics import Context, fmt, run_text, table
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.diagnosis.learning_rate import unstable_loss
 from gradsight.telemetry.history import History
@@ -33,7 +33,7 @@ def _late(history: History, name: str):
 
 def unstable(history: History, context: Context) -> bool:
     """Whether the loss spiked, diverged, gave back its progress or became non-finite."""
-    if not has(history, "loss"):
+    if "loss" not in history:
         return False
     curve = loss_curve(history, context)
     return bool(
@@ -47,14 +47,14 @@ def unstable(history: History, context: Context) -> bool:
 def rule(history: History, context: Context) -> list[Finding]:
     """Entropy ratio below `ATTN_COLLAPSED_RATIO` with logits above `ATTN_LOGIT_HIGH` or an
     unstable loss."""
-    if not has(history, "attn/entropy_ratio"):
+    if "attn/entropy_ratio" not in history:
         return []
     ratios = table(history, "attn/entropy_ratio")
     late = _late(history, "attn/entropy_ratio").dropna()
     collapsed = late[late < th.ATTN_COLLAPSED_RATIO]
     if collapsed.empty:
         return []
-    logits = _late(history, "attn/logit_max") if has(history, "attn/logit_max") else None
+    logits = _late(history, "attn/logit_max") if "attn/logit_max" in history else None
     large = logits.reindex(collapsed.index).dropna() if logits is not None else collapsed.iloc[:0]
     large = large[large > th.ATTN_LOGIT_HIGH]
     shaky = unstable(history, context)

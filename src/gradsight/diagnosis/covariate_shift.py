@@ -8,14 +8,14 @@ mean between logged steps, in units of the layer's spread.
 from __future__ import annotations
 
 from gradsight.diagnosis import thresholds as th
-from gradsight.diagnosis._metrics import Context, fmt, has, table
+from gradsight.diagnosis._metrics import Context, fmt, table
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.telemetry.history import History
 
 
 def rule(history: History, context: Context) -> list[Finding]:
     """Median act/drift per layer over the last half of logged steps."""
-    if not has(history, "act/drift"):
+    if "act/drift" not in history:
         return []
     drift = table(history, "act/drift", last=0.5).median().dropna()
     flagged = drift[drift > th.DRIFT_INFO]

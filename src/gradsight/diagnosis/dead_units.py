@@ -8,14 +8,14 @@ units for good (Maas et al. 2013; Lu et al. 2019).
 from __future__ import annotations
 
 from gradsight.diagnosis import thresholds as th
-from gradsight.diagnosis._metrics import Context, fmt, has, table
+from gradsight.diagnosis._metrics import Context, fmt, table
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.telemetry.history import History
 
 
 def rule(history: History, context: Context) -> list[Finding]:
     """Median dead fraction per ReLU-family layer over the last half of logged steps."""
-    if not has(history, "act/dead"):
+    if "act/dead" not in history:
         return []
     dead = table(history, "act/dead", last=0.5).median()
     flagged = dead[dead > th.DEAD_WARNING]

@@ -14,7 +14,7 @@ import numpy as np
 
 from gradsight.diagnosis import thresholds as th
 from gradsight.diagnosis._loss import divergence, loss_curve
-from gradsight.diagnosis._metrics import Context, error_norms, fmt, has, median_ratio
+from gradsight.diagnosis._metrics import Context, error_norms, fmt, median_ratio
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.diagnosis.learning_rate import gradients_diverged
 from gradsight.telemetry.history import History
@@ -38,7 +38,7 @@ def rule(history: History, context: Context) -> list[Finding]:
     diverged as the gradient norm grew (`learning_rate.gradients_diverged`)."""
     findings = []
     median = None
-    if has(history, "grad/norm"):
+    if "grad/norm" in history:
         norms, metric, layers = error_norms(history)
         median = median_ratio(norms, layers[0], layers[-1]) if len(layers) >= 3 else None
     if median is not None:
@@ -65,7 +65,7 @@ def rule(history: History, context: Context) -> list[Finding]:
                     remedies=REMEDIES,
                 )
             )
-    glob = history.series("grad/norm_global") if has(history, "grad/norm_global") else None
+    glob = history.series("grad/norm_global") if "grad/norm_global" in history else None
     if glob is not None and len(glob) >= 10:
         finite = glob[np.isfinite(glob)]
         median = float(finite.median()) if len(finite) else 0.0

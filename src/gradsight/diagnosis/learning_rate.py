@@ -33,7 +33,6 @@ from gradsight.diagnosis._metrics import (
     Context,
     adaptive,
     fmt,
-    has,
     loss_ends,
     normalised_steps,
     peak_update_ratio,
@@ -98,7 +97,7 @@ def logit_growth(history: History) -> tuple[str, float, float] | None:
     the steps, not the initialisation, drove the logits up. Attention logit growth is the
     instability a too-high rate causes in transformers (Dehghani et al. 2023; Wortsman et al.
     2023). None otherwise."""
-    if not has(history, "attn/logit_max"):
+    if "attn/logit_max" not in history:
         return None
     logits = table(history, "attn/logit_max")
     late = table(history, "attn/logit_max", last=th.ATTN_LATE).median()
@@ -150,7 +149,7 @@ def too_high(history: History, context: Context) -> list[Finding]:
     """The loss became non-finite, diverged, or gave back its progress; the attention logits
     grew past saturation; the updates rewrite the weights each step; or lr * lambda_max > 2
     (SGD)."""
-    if not has(history, "loss"):
+    if "loss" not in history:
         return []
     curve = loss_curve(history, context)
     start, end, _ = loss_ends(history)
@@ -254,7 +253,7 @@ def too_low_evidence(history: History) -> tuple[float, float, float, float] | No
     """(largest median update ratio, loss start, loss end, relative decrease) when every
     layer's updates are below `UPDATE_RATIO_LOW` and the loss fell by less than
     `FLAT_LOSS_RELATIVE`; None otherwise."""
-    if not has(history, "loss"):
+    if "loss" not in history:
         return None
     read = update_ratio(history)
     start, end, _ = loss_ends(history)

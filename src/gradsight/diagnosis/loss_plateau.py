@@ -25,7 +25,7 @@ from gradsight.diagnosis._loss import (
     loss_curve,
     output_entropy_and_first_loss,
 )
-from gradsight.diagnosis._metrics import Context, fmt, has, loss_ends
+from gradsight.diagnosis._metrics import Context, fmt, loss_ends
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.diagnosis.learning_rate import too_low_evidence, unstable_loss
 from gradsight.telemetry.history import History
@@ -35,7 +35,7 @@ def gradient_vanished(history: History) -> float | None:
     """The median global gradient norm over the last half of the run as a fraction of the
     largest rolling median (over `LOSS_WINDOW` of the run), when it is below
     `CONVERGED_GRAD_FRACTION`; None otherwise (or without gradient norms)."""
-    if not has(history, "grad/norm_global"):
+    if "grad/norm_global" not in history:
         return None
     norms = history.series("grad/norm_global")
     norms = norms[np.isfinite(norms.to_numpy())]
@@ -64,7 +64,7 @@ def pretrained_start(history: History) -> float | None:
 def rule(history: History, context: Context) -> list[Finding]:
     """The smoothed loss moved little over the last half while still high, or it ends at the
     uniform guess; not when it converged, diverged or the rate is too low."""
-    if not has(history, "loss"):
+    if "loss" not in history:
         return []
     loss = history.series("loss").to_numpy()
     if len(loss) < 20 or not np.isfinite(loss).all():

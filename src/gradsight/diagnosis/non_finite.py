@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradsight.diagnosis._metrics import Context, has
+from gradsight.diagnosis._metrics import Context
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.telemetry.history import History
 
@@ -13,13 +13,13 @@ def rule(history: History, context: Context) -> list[Finding]:
     """A `nonfinite/module` row, or a non-finite loss."""
     module = param = None
     step = None
-    if has(history, "nonfinite/module"):
+    if "nonfinite/module" in history:
         rows = history.frame()
         rows = rows[rows["name"] == "nonfinite/module"]
         step, module = int(rows["step"].iloc[0]), rows["layer"].iloc[0] or None
-        if has(history, "nonfinite/grad"):
+        if "nonfinite/grad" in history:
             param = history.layers("nonfinite/grad")[0]
-    elif has(history, "loss"):
+    elif "loss" in history:
         loss = history.series("loss")
         bad = loss[~np.isfinite(loss.to_numpy())]
         if len(bad):

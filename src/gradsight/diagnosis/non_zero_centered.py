@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradsight.diagnosis import thresholds as th
-from gradsight.diagnosis._metrics import Context, fmt, has, table
+from gradsight.diagnosis._metrics import Context, fmt, table
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.telemetry.history import History
 
@@ -23,7 +23,7 @@ EXPLANATION = (
 
 def activations(history: History, context: Context) -> list[Finding]:
     """|mean| / std of sigmoid outputs (median over logged steps)."""
-    if not (has(history, "act/saturated") and has(history, "act/mean")):
+    if not ("act/saturated" in history and "act/mean" in history):
         return []
     sigmoid_like = history.layers("act/saturated")
     mean = table(history, "act/mean")[sigmoid_like].median()

@@ -13,7 +13,7 @@ et al. 2023).
 from __future__ import annotations
 
 from gradsight.diagnosis import thresholds as th
-from gradsight.diagnosis._metrics import Context, fmt, has, run_text, table
+from gradsight.diagnosis._metrics import Context, fmt, run_text, table
 from gradsight.diagnosis.attention_collapse import unstable
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.diagnosis.learning_rate import logit_growth
@@ -28,7 +28,7 @@ def rule(history: History, context: Context) -> list[Finding]:
 
     Growth over time alone is not flagged: with a norm in front of every block the stream's
     scale does not matter to them, and high but healthy rates inflate it too."""
-    if not has(history, "resid/norm"):
+    if "resid/norm" not in history:
         return []
     norms = table(history, "resid/norm")
     blocks = history.layers("resid/norm")  # forward order
@@ -59,7 +59,7 @@ def rule(history: History, context: Context) -> list[Finding]:
             )
     if not reasons:
         return []
-    if has(history, "out/logit_std"):
+    if "out/logit_std" in history:
         logits = history.series("out/logit_std").dropna()
         if len(logits):
             evidence["logit_std_start"] = float(logits.iloc[0])

@@ -8,7 +8,7 @@ negative curvature; in high dimensions most critical points are saddles (Dauphin
 from __future__ import annotations
 
 from gradsight.diagnosis import thresholds as th
-from gradsight.diagnosis._metrics import Context, fmt, has
+from gradsight.diagnosis._metrics import Context, fmt
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.telemetry.history import History
 
@@ -16,7 +16,7 @@ from gradsight.telemetry.history import History
 def rule(history: History, context: Context) -> list[Finding]:
     """Small gradient together with lambda_min < -fraction * lambda_max, at a logged step."""
     needed = ("curv/lambda_min", "curv/lambda_max", "grad/norm_global")
-    if not all(has(history, name) for name in needed):
+    if not all(name in history for name in needed):
         return []
     low = history.series("curv/lambda_min")
     high = history.series("curv/lambda_max")

@@ -8,14 +8,14 @@ units there.
 from __future__ import annotations
 
 from gradsight.diagnosis import thresholds as th
-from gradsight.diagnosis._metrics import Context, fmt, has, table
+from gradsight.diagnosis._metrics import Context, fmt, table
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.telemetry.history import History
 
 
 def rule(history: History, context: Context) -> list[Finding]:
     """Median saturated fraction per sigmoid/tanh layer over logged steps."""
-    if not has(history, "act/saturated"):
+    if "act/saturated" not in history:
         return []
     saturated = table(history, "act/saturated").median()
     flagged = saturated[saturated > th.SATURATED_WARNING]

@@ -15,7 +15,6 @@ from gradsight.diagnosis._metrics import (
     Context,
     error_norms,
     fmt,
-    has,
     median_ratio,
     table,
     time_steps,
@@ -49,7 +48,7 @@ def _severity(ratio: float, warning: float, critical: float) -> str | None:
 
 def depth(history: History, context: Context) -> list[Finding]:
     """First/last layer gradient-norm ratio, median over logged steps."""
-    if not has(history, "grad/norm"):
+    if "grad/norm" not in history:
         return []
     norms, metric, layers = error_norms(history)
     if len(layers) < 3 or norms.empty:
@@ -63,7 +62,7 @@ def depth(history: History, context: Context) -> list[Finding]:
         return []
     first_step = norms.iloc[0]
     starved = int((first_step < th.VANISHING_LAYER_FRACTION * first_step[layers[-1]]).sum())
-    saturating = has(history, "act/saturated")
+    saturating = "act/saturated" in history
     remedies = [Remedy("relu_activation", "ReLU's derivative is 1 wherever the unit is on.")]
     remedies += [Remedy("he_init", "Keeps the signal's variance constant across ReLU layers.")]
     remedies += [Remedy("batch_norm", "Re-centres and rescales every layer's pre-activations.")]
@@ -113,7 +112,7 @@ def _sequences(history: History) -> list[tuple[str, str, list[str]]]:
 def _by_module(history: History, metric: str) -> dict[str, list[str]]:
     """The `NAME[t]` layers of a per-time-step metric, by module, ordered by t."""
     by_module: dict[str, list[tuple[int, str]]] = {}
-    if has(history, metric):
+    if metric in history:
         for layer in history.layers(metric):
             if match := TIME_STEP.match(layer):
                 by_module.setdefault(match["tap"], []).append((int(match["t"]), layer))

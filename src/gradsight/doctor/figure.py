@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 
-from gradsight.report._common import new_figure
+from gradsight.drawing import new_figure
 
 if TYPE_CHECKING:
     from gradsight.doctor import Prescription

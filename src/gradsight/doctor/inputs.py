@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from gradsight.data._common import check_float
+from gradsight.checks import check_float
 from gradsight.data.task import IGNORE_INDEX, Task
 from gradsight.errors import InputError
 

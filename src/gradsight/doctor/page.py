@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import math
@@ -26,8 +25,8 @@ from markupsafe import Markup
 
 from gradsight._version import __version__
 from gradsight.doctor.figure import improvement_figure
+from gradsight.drawing import png_data_uri, to_png
 from gradsight.files import write_atomic
-from gradsight.report._common import to_png
 from gradsight.report.html import Section, format_value
 
 if TYPE_CHECKING:
@@ -146,9 +145,7 @@ def _view(prescription: Prescription, config_diffs: ConfigDiffs | None) -> dict[
         "summary": prescription.summary(table=False),
         "best_diff": _diff_view(diffs.get(prescription.best) or ()) if prescription.best else [],
         "metric": prescription.metric,
-        "figure": None
-        if figure is None
-        else "data:image/png;base64," + base64.b64encode(to_png(figure)).decode("ascii"),
+        "figure": None if figure is None else png_data_uri(to_png(figure)),
         "settings_text": ", ".join(f"{k}={format_value(v)}" for k, v in settings.items()),
         "columns": columns,
         "rows": rows,

@@ -7,14 +7,13 @@ user's model and settings).
 
 from __future__ import annotations
 
-import base64
 from html import escape
 from typing import TYPE_CHECKING
 
 from gradsight.diagnosis.finding_html import finding_html
 from gradsight.doctor.figure import improvement_figure
 from gradsight.doctor.page import _rows
-from gradsight.report._common import to_png
+from gradsight.drawing import png_data_uri, to_png
 
 if TYPE_CHECKING:
     from gradsight.doctor.prescription import Prescription
@@ -58,7 +57,7 @@ def _figure(prescription: Prescription) -> str:
     fig = improvement_figure(prescription)
     if fig is None:
         return ""
-    source = "data:image/png;base64," + base64.b64encode(to_png(fig, dpi=DPI)).decode("ascii")
+    source = png_data_uri(to_png(fig, dpi=DPI))
     return (
         f'<img src="{source}" alt="improvement of each remedy over the baseline" '
         'style="display:block;max-width:100%;margin:6px 0">'

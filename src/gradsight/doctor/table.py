@@ -11,7 +11,7 @@ import torch
 
 from gradsight.data.task import IGNORE_INDEX, Task
 from gradsight.doctor.trial import RunResult
-from gradsight.lab.stats import bootstrap_ci, mean_spread
+from gradsight.stats import bootstrap_ci, mean_spread
 
 # Improvements below this are float32 rounding of the metric (a remedy that only predicts
 # the majority class "beats" a diverged baseline by ~1e-9), not a measurement.

@@ -10,7 +10,8 @@ lab.run_all(lab.LabConfig(quick=True))        # every experiment, and lab/index.
 ```
 
 One module per experiment (`sigmoid_product.py`, ...) defines `EXPERIMENT`, registered in
-`registry.py`; `runner.py` writes the pages; `stats.py` summarises measurements over seeds.
+`registry.py`; `runner.py` writes the pages; `gradsight.stats` summarises measurements over
+seeds (shared with the doctor).
 """
 
 from __future__ import annotations
@@ -22,30 +23,30 @@ if TYPE_CHECKING:
     from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
     from gradsight.lab.registry import EXPERIMENTS
     from gradsight.lab.runner import get_experiment, run_all, run_experiment, write_index
-    from gradsight.lab.stats import Spread, bootstrap_ci, mean_spread
+    from gradsight.stats import Spread, bootstrap_ci, mean_spread
 
 # Public name -> its module, imported on first access (PEP 562): the experiments bring
 # pandas and matplotlib, which `gradsight lab --help` and the doctor's statistics need not load.
 _NAMES = {
-    "Claim": "experiment",
-    "Experiment": "experiment",
-    "ExperimentResult": "experiment",
-    "LabConfig": "experiment",
-    "EXPERIMENTS": "registry",
-    "get_experiment": "runner",
-    "run_all": "runner",
-    "run_experiment": "runner",
-    "write_index": "runner",
-    "Spread": "stats",
-    "bootstrap_ci": "stats",
-    "mean_spread": "stats",
+    "Claim": "gradsight.lab.experiment",
+    "Experiment": "gradsight.lab.experiment",
+    "ExperimentResult": "gradsight.lab.experiment",
+    "LabConfig": "gradsight.lab.experiment",
+    "EXPERIMENTS": "gradsight.lab.registry",
+    "get_experiment": "gradsight.lab.runner",
+    "run_all": "gradsight.lab.runner",
+    "run_experiment": "gradsight.lab.runner",
+    "write_index": "gradsight.lab.runner",
+    "Spread": "gradsight.stats",
+    "bootstrap_ci": "gradsight.stats",
+    "mean_spread": "gradsight.stats",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name not in _NAMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+    value = getattr(importlib.import_module(_NAMES[name]), name)
     globals()[name] = value
     return value
 

@@ -19,9 +19,9 @@ import pandas as pd
 import torch
 
 from gradsight import data
+from gradsight.drawing import new_figure
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.lab.stats import bootstrap_ci, mean_spread
-from gradsight.report._common import new_figure
+from gradsight.stats import bootstrap_ci, mean_spread
 from gradsight.train import fit
 
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop")

@@ -21,10 +21,10 @@ import pandas as pd
 import torch
 
 from gradsight import data, models
+from gradsight.drawing import new_figure
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.lab.stats import bootstrap_ci, mean_spread
 from gradsight.optim import AdamNoBiasCorrection
-from gradsight.report._common import new_figure
+from gradsight.stats import bootstrap_ci, mean_spread
 from gradsight.train.batches import batches
 
 BETAS = (0.9, 0.999)

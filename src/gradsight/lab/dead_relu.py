@@ -22,10 +22,10 @@ import torch
 from torch import Tensor, nn
 
 from gradsight import data, models
+from gradsight.drawing import new_figure
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.lab.stats import mean_and_range, mean_spread
 from gradsight.models.activations import ACTIVATIONS as ACTIVATION_CLASSES
-from gradsight.report._common import new_figure
+from gradsight.stats import mean_and_range, mean_spread
 from gradsight.train import fit
 from gradsight.train.callbacks import Callback, FitState
 

@@ -21,8 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 
 from gradsight.errors import InputError
 from gradsight.executor import Executor
-from gradsight.lab.stats import Spread
 from gradsight.progress import make_progress
+from gradsight.stats import Spread
 
 T = TypeVar("T")
 R = TypeVar("R")

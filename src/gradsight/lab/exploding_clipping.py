@@ -19,9 +19,9 @@ import pandas as pd
 import torch
 
 from gradsight import data, models
+from gradsight.drawing import new_figure
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.lab.stats import mean_spread
-from gradsight.report._common import new_figure
+from gradsight.stats import mean_spread
 from gradsight.train import fit
 
 DEPTH = 8

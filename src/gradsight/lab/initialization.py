@@ -18,10 +18,10 @@ import pandas as pd
 from torch import nn
 
 from gradsight import data, models
+from gradsight.drawing import log_plot, new_figure
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
 from gradsight.lab.measure import output_stds
-from gradsight.lab.stats import mean_spread
-from gradsight.report._common import log_plot, new_figure
+from gradsight.stats import mean_spread
 from gradsight.train import fit
 
 # name -> (gs.models init scheme, its options)

@@ -16,9 +16,9 @@ from functools import partial
 import pandas as pd
 
 from gradsight import data, models
+from gradsight.drawing import new_figure
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.lab.stats import bootstrap_ci, mean_and_range, mean_spread
-from gradsight.report._common import new_figure
+from gradsight.stats import bootstrap_ci, mean_and_range, mean_spread
 from gradsight.train import fit
 
 BASE_BATCH = 32

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from gradsight import data, models
+from gradsight.drawing import new_figure
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.lab.stats import bootstrap_ci, mean_spread
 from gradsight.optim import LRFindResult, lr_find
-from gradsight.report._common import new_figure
+from gradsight.stats import bootstrap_ci, mean_spread
 from gradsight.train import fit
 
 BATCH = 64

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from gradsight import data, models
+from gradsight.drawing import new_figure
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.lab.stats import bootstrap_ci, mean_and_range, mean_spread
-from gradsight.report._common import new_figure
+from gradsight.stats import bootstrap_ci, mean_and_range, mean_spread
 from gradsight.train import fit
 
 # name -> (gs.fit optimizer, full batch?, centre of its learning-rate sweep)

@@ -24,10 +24,10 @@ from torch import nn
 
 from gradsight import data, models
 from gradsight.data import Task
+from gradsight.drawing import log_plot, new_figure, positive
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
 from gradsight.lab.measure import first_last_ratio, linear_layers, preactivation_grad_norms
-from gradsight.lab.stats import bootstrap_ci, mean_spread
-from gradsight.report._common import log_plot, new_figure, positive
+from gradsight.stats import bootstrap_ci, mean_spread
 from gradsight.train import fit, pretrain_layerwise
 
 DEPTH = 8  # Linear layers: 7 sigmoid hidden layers and the softmax head

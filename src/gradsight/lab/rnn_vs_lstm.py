@@ -18,9 +18,9 @@ import pandas as pd
 import torch
 
 from gradsight import data, models
+from gradsight.drawing import log_plot, new_figure
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.lab.stats import mean_and_range, mean_spread
-from gradsight.report._common import log_plot, new_figure
+from gradsight.stats import mean_and_range, mean_spread
 from gradsight.train import fit
 
 CELLS = ("rnn", "lstm")

@@ -15,7 +15,6 @@ as base64 PNG data URIs, no script and no external URL; every string is autoesca
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import Sequence
@@ -25,12 +24,12 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from gradsight._version import __version__
+from gradsight.drawing import png_data_uri, to_png
 from gradsight.errors import InputError
 from gradsight.executor import torch_threads
 from gradsight.files import write_atomic
 from gradsight.lab.experiment import Experiment, ExperimentResult, LabConfig, _jsonable
 from gradsight.lab.registry import EXPERIMENTS
-from gradsight.report._common import to_png
 from gradsight.report.html import format_value
 
 # The lab runs on one torch thread: its nets (width <= 128, batches <= 256) are too small
@@ -79,7 +78,7 @@ def write_experiment(experiment: Experiment, result: ExperimentResult, config: L
     for stem, figure in result.figures.items():
         png = to_png(figure)
         write_atomic(figures_dir / f"{stem}.png", png)
-        src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        src = png_data_uri(png)
         figures.append({"name": stem, "src": src, "caption": result.captions.get(stem, "")})
     page = (
         _environment()

@@ -17,10 +17,10 @@ import pandas as pd
 import torch
 
 from gradsight import curvature, data, models
+from gradsight.drawing import new_figure
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.lab.stats import bootstrap_ci, mean_spread
 from gradsight.playground import get_surface, plot_trajectories, run_trajectory
-from gradsight.report._common import new_figure
+from gradsight.stats import bootstrap_ci, mean_spread
 from gradsight.train import fit
 
 DEPTH = 3  # Linear layers, identity activations: a deep linear net

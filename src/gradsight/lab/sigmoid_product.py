@@ -16,10 +16,10 @@ import pandas as pd
 import torch
 
 from gradsight import data, models
+from gradsight.drawing import new_figure
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
 from gradsight.lab.measure import linear_layers, preactivation_grad_norms
-from gradsight.lab.stats import mean_spread
-from gradsight.report._common import new_figure
+from gradsight.stats import mean_spread
 
 # The seed's threshold and factor count.
 THRESHOLD = 1e-18

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from gradsight import data, models
+from gradsight.drawing import log_plot, new_figure, positive
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
 from gradsight.lab.measure import first_last_ratio, preactivation_grad_norms
-from gradsight.lab.stats import mean_spread
-from gradsight.report._common import log_plot, new_figure, positive
+from gradsight.stats import mean_spread
 from gradsight.train import fit
 
 # Each activation with the init derived for it (Glorot & Bengio 2010; He et al. 2015).

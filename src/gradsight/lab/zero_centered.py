@@ -24,10 +24,10 @@ import torch
 from torch import Tensor, nn
 
 from gradsight import data, models
+from gradsight.drawing import new_figure
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
 from gradsight.lab.measure import linear_layers
-from gradsight.lab.stats import bootstrap_ci, mean_spread
-from gradsight.report._common import new_figure
+from gradsight.stats import bootstrap_ci, mean_spread
 from gradsight.train import fit
 from gradsight.train.callbacks import Callback, FitState
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from gradsight.models._checks import check_choice
+from gradsight.checks import check_choice
 from gradsight.models.activations import ACTIVATIONS, activation_options, make_activation
 from gradsight.models.cnn import cnn, conv_input_shape, resnet
 from gradsight.models.init import INITS, init_options, initialize, seeded

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradsight.models._checks import check_choice, check_options
+from gradsight.checks import check_choice, check_options
 from gradsight.models.activations import activation_options
 from gradsight.models.init import init_options
 from gradsight.models.norm import NORMS

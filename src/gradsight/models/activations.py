@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from gradsight.models._checks import check_choice, check_options, keyword_names
+from gradsight.checks import check_choice, check_options, keyword_names
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "sigmoid": nn.Sigmoid,  # 1 / (1 + e^-x); its derivative is at most 1/4

@@ -10,8 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gradsight.errors import InputError
-from gradsight.models._checks import (
+from gradsight.checks import (
     check_choice,
     check_int,
     check_number,
@@ -19,6 +18,7 @@ from gradsight.models._checks import (
     check_positive,
     keyword_names,
 )
+from gradsight.errors import InputError
 
 
 def _fan_in(weight: Tensor) -> int:

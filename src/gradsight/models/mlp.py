@@ -7,8 +7,8 @@ from typing import Any
 
 from torch import nn
 
+from gradsight.checks import check_int, check_number, check_options_dict
 from gradsight.errors import InputError
-from gradsight.models._checks import check_int, check_number, check_options_dict
 from gradsight.models._validate import check_layer_choices
 from gradsight.models.activations import make_activation
 from gradsight.models.init import initialize, seeded

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from gradsight.checks import check_choice, check_int
 from gradsight.errors import InputError
-from gradsight.models._checks import check_choice, check_int
 
 NORMS = ("none", "batch", "layer")
 

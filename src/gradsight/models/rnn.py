@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gradsight.checks import check_choice, check_int, check_options_dict
 from gradsight.errors import InputError
-from gradsight.models._checks import check_choice, check_int, check_options_dict
 from gradsight.models._validate import check_layer_choices
 from gradsight.models.activations import make_activation
 from gradsight.models.init import initialize, seeded

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
-from gradsight.curvature._checks import check_int, check_positive
+from gradsight.checks import check_int, check_positive
 from gradsight.curvature.eigen import eigenvalues
 from gradsight.curvature.hvp import LossFn
 

@@ -13,8 +13,7 @@ import re
 import numpy as np
 from matplotlib.figure import Figure
 
-from gradsight.report._common import (
-    has,
+from gradsight.drawing import (
     layer_colours,
     legend_if_few,
     log_plot,
@@ -38,7 +37,7 @@ TAP_LAYER = re.compile(r"^(?P<tap>.+)\[(?P<t>\d+)\]$")
 def activation_stats_figure(history: History, fig: Figure | None = None) -> Figure | None:
     """Small multiples, one panel per statistic (mean, std, saturated, dead), one line per
     layer coloured from input (dark) to output (light)."""
-    present = [n for n in ACTIVATION_STATS if has(history, n)]
+    present = [n for n in ACTIVATION_STATS if n in history]
     if not present:
         return None
     cols = min(2, len(present))
@@ -68,7 +67,7 @@ def activation_histograms_figure(history: History, fig: Figure | None = None) ->
     sigmoid, [-1, 1] for tanh, [-4, 4] otherwise (values outside are counted in the end bins).
     Saturation shows as mass piling into the end bins over time.
     """
-    if not all(has(history, n) for n in HISTOGRAM_NAMES):
+    if not all(n in history for n in HISTOGRAM_NAMES):
         return None
     frame = history.frame()
     rows = frame[frame["name"].isin(HISTOGRAM_NAMES)]
@@ -113,7 +112,7 @@ def temporal_gradient_flow(history: History, fig: Figure | None = None) -> Figur
     Gradients vanishing backwards in time (Bengio et al. 1994) show as a line falling
     towards t = 0: early inputs get no credit.
     """
-    if not has(history, "act/grad_norm"):
+    if "act/grad_norm" not in history:
         return None
     taps: dict[str, list[tuple[int, str]]] = {}
     for layer in history.layers("act/grad_norm"):

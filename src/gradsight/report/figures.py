@@ -18,8 +18,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from gradsight.drawing import to_png
 from gradsight.files import write_atomic
-from gradsight.report._common import to_png
 from gradsight.report.activation_figures import (
     activation_histograms_figure,
     activation_stats_figure,

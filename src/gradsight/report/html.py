@@ -8,7 +8,6 @@ through Jinja2's autoescaping.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +19,7 @@ from gradsight._version import __version__
 from gradsight.diagnosis import Finding
 from gradsight.diagnosis.finding import SEVERITY_RANK
 from gradsight.diagnosis.finding_html import format_value as finding_value
+from gradsight.drawing import png_data_uri
 from gradsight.files import write_atomic
 from gradsight.report.figures import render_figures, write_pngs
 from gradsight.report.report_path import ReportPath
@@ -170,7 +170,7 @@ def report(
                     "name": f.spec.name,
                     "title": f.spec.title,
                     "caption": f.spec.caption,
-                    "src": "data:image/png;base64," + base64.b64encode(f.png).decode("ascii"),
+                    "src": png_data_uri(f.png),
                 }
                 for f in rendered
             ],

@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from gradsight.report._common import (
-    has,
+from gradsight.drawing import (
     layer_colours,
     legend_if_few,
     log_plot,
@@ -44,7 +43,7 @@ def loss_figure(history: History, fig: Figure | None = None) -> Figure | None:
     factor of 3. Non-finite losses are
     left out of the line (the `non_finite` finding names them).
     """
-    if not has(history, "loss"):
+    if "loss" not in history:
         return None
     others = [n for n in history.names() if n.startswith("test/") and n != "test/loss"]
     fig = new_figure(fig, width=10.0 if others else 7.0, height=3.6)
@@ -53,7 +52,7 @@ def loss_figure(history: History, fig: Figure | None = None) -> Figure | None:
     steps, values = _steps_values(history, "loss")
     ax.plot(steps, values, lw=1.0, color="C0", label="train loss")
     everything = values
-    if has(history, "test/loss"):
+    if "test/loss" in history:
         test_steps, test_values = _steps_values(history, "test/loss")
         ax.plot(test_steps, test_values, "o-", ms=4, color="C1", label="test loss")
         everything = np.concatenate([values, test_values])
@@ -80,7 +79,7 @@ def loss_figure(history: History, fig: Figure | None = None) -> Figure | None:
 def gradient_flow_heatmap(history: History, fig: Figure | None = None) -> Figure | None:
     """Per-layer gradient norm over steps: rows are layers (input at the top), colour is
     log10 ‖∇W‖. Vanishing gradients show as a dark band at the top (early layers)."""
-    if not has(history, "grad/norm"):
+    if "grad/norm" not in history:
         return None
     table = ordered_table(history, "grad/norm")  # (steps, layers)
     layers = list(table.columns)
@@ -103,7 +102,7 @@ def gradient_flow_heatmap(history: History, fig: Figure | None = None) -> Figure
 
 def gradient_flow_bars(history: History, fig: Figure | None = None) -> Figure | None:
     """Per-layer gradient norm at the first and the last logged step, on a log scale."""
-    if not has(history, "grad/norm"):
+    if "grad/norm" not in history:
         return None
     table = ordered_table(history, "grad/norm")
     layers = list(table.columns)
@@ -130,7 +129,7 @@ def gradient_flow_bars(history: History, fig: Figure | None = None) -> Figure | 
 
 def update_ratio_figure(history: History, fig: Figure | None = None) -> Figure | None:
     """‖ΔW‖ / ‖W‖ per layer over steps, log scale, with the 1e-3 rule-of-thumb line."""
-    if not has(history, "update/ratio"):
+    if "update/ratio" not in history:
         return None
     table = ordered_table(history, "update/ratio")
     fig = new_figure(fig, width=8.0, height=3.8)
@@ -155,7 +154,7 @@ def curvature_figure(history: History, fig: Figure | None = None) -> Figure | No
 
     A negative λ_min with a small gradient marks a saddle point (Dauphin et al. 2014).
     """
-    present = [n for n in CURVATURE if has(history, n)]
+    present = [n for n in CURVATURE if n in history]
     if not present:
         return None
     lambdas = [n for n in present if n != "curv/trace"]

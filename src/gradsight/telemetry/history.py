@@ -120,6 +120,10 @@ class History:
         """Metric names present, in first-logged order."""
         return list(dict.fromkeys(self.frame()["name"]))
 
+    def __contains__(self, name: object) -> bool:
+        """Whether metric `name` has rows: `"grad/norm" in history`."""
+        return name in self.names()
+
     def layers(self, name: str) -> list[str]:
         """Layers that have rows for metric `name`, in first-logged order."""
         frame = self.frame()

@@ -7,12 +7,8 @@ name (layers are the user's module names) is escaped.
 
 from __future__ import annotations
 
-import base64
-import io
 from html import escape
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,8 +82,9 @@ def _statistics_table(frame: pd.DataFrame) -> str:
 def _figure_html(history: History) -> str:
     if "grad/norm" not in history.names():
         return '<p style="margin:6px 0;color:#5b6472">No per-layer gradient norms recorded.</p>'
-    png = _to_png(gradient_flow(history))
-    source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    from gradsight.drawing import png_data_uri, to_png
+
+    source = png_data_uri(to_png(gradient_flow(history), dpi=DPI))
     return (
         f'<img src="{source}" alt="gradient norm per layer over steps" '
         'style="display:block;margin-top:8px;max-width:100%">'
@@ -98,23 +95,18 @@ def gradient_flow(history: History) -> Figure:
     """Per-layer gradient norm ‖∇W‖ over steps on a log axis, input layer dark, output light.
 
     Lines that fall apart by orders of magnitude from input to output are the signature of
-    vanishing (or exploding) gradients (Glorot & Bengio 2010). Values <= 0 have no place on a
-    log axis and are left out.
+    vanishing (or exploding) gradients (Glorot & Bengio 2010). Zeros and non-finite values are
+    marked at a floor (`drawing.log_plot`).
     """
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from gradsight.drawing import layer_colours, log_plot, new_figure, ordered_table
 
-    table = history.table("grad/norm")
-    table = table[[c for c in history.layers("grad/norm") if c in table.columns]].sort_index()
-    fig = Figure(figsize=FIGURE_SIZE, layout="constrained")
-    FigureCanvasAgg(fig)
+    table = ordered_table(history, "grad/norm")
+    fig = new_figure(None, *FIGURE_SIZE)
     ax = fig.subplots()
-    colours = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, max(len(table.columns), 1)))
-    for layer, colour in zip(table.columns, colours, strict=False):
+    for layer, colour in zip(table.columns, layer_colours(len(table.columns)), strict=True):
         values = table[layer].to_numpy(dtype=float)
         label = (layer or "(global)").replace("$", r"\$")  # a "$" would start mathtext
-        ax.plot(table.index, np.where(values > 0, values, np.nan), color=colour, label=label)
+        log_plot(ax, table.index, values, color=colour, label=label)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("gradient norm")
@@ -123,9 +115,3 @@ def gradient_flow(history: History) -> Figure:
     if 0 < len(table.columns) <= LEGEND_LAYERS:
         ax.legend(fontsize="x-small", loc="best")
     return fig
-
-
-def _to_png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
-    return buffer.getvalue()

@@ -1,8 +1,11 @@
-"""One-line argument checks shared by the builders; each error names the bad value."""
+"""One-line argument checks shared by every package; each error is an `InputError` that names
+the argument, what is allowed and the value given."""
 
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -10,7 +13,7 @@ from gradsight.errors import InputError
 
 
 def check_choice(kind: str, value: Any, choices: Iterable[str]) -> str:
-    """Returns `value` if it is one of `choices`, else raises a ValueError listing them."""
+    """Returns `value` if it is one of `choices`, else raises an InputError listing them."""
     names = list(choices)
     if not isinstance(value, str) or value not in names:
         raise InputError(f"unknown {kind} {value!r}; choose one of: {', '.join(names)}")
@@ -18,7 +21,7 @@ def check_choice(kind: str, value: Any, choices: Iterable[str]) -> str:
 
 
 def check_options(kind: str, name: str, options: Mapping[str, Any], allowed: Iterable[str]) -> None:
-    """Raises a ValueError naming the first option of `options` that is not in `allowed`."""
+    """Raises an InputError naming the first option of `options` that is not in `allowed`."""
     valid = list(allowed)
     for key in options:
         if key not in valid:
@@ -33,11 +36,11 @@ def keyword_names(fn: Callable[..., Any], skip: Iterable[str] = ()) -> tuple[str
     return tuple(p.name for p in params if p.kind in kinds and p.name not in set(skip))
 
 
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """Returns `value` if it is an int (not a bool) >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+def check_int(name: str, value: Any, minimum: int = 0) -> int:
+    """Returns `value` as an int if it is an integer (numpy's too, not a bool) >= `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise InputError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
+    return int(value)
 
 
 def check_number(name: str, value: Any) -> float:
@@ -52,7 +55,7 @@ def check_number(name: str, value: Any) -> float:
 def check_positive(name: str, value: Any) -> float:
     """Returns `value` as a float if it is a finite number > 0."""
     if check_number(name, value) <= 0:
-        raise InputError(f"{name} must be > 0, got {value!r}")
+        raise InputError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
 
@@ -63,3 +66,23 @@ def check_options_dict(name: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise InputError(f"{name} must be a dict or None, got {value!r}")
     return dict(value)
+
+
+def check_float(
+    name: str,
+    value: object,
+    low: float = 0.0,
+    high: float = math.inf,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> float:
+    """`value` as a finite float between `low` and `high`; InputError naming it otherwise."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    v = float(value) if real else math.nan  # type: ignore[arg-type]
+    above = low < v if open_low else low <= v
+    below = v < high if open_high else v <= high
+    if not (math.isfinite(v) and above and below):
+        interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
+        raise InputError(f"{name} must be a finite number in {interval}, got {value!r}")
+    return v

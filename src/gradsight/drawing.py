@@ -1,8 +1,11 @@
-"""Helpers shared by the figure functions: a pyplot-free Figure, layer colours, PNG bytes."""
+"""What every package that draws shares: a pyplot-free Figure, PNG bytes and data URIs,
+layer colours, and log axes that show small values as they are."""
 
 from __future__ import annotations
 
+import base64
 import io
+from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
@@ -10,7 +13,9 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from gradsight.telemetry import History
+if TYPE_CHECKING:
+    from gradsight.telemetry import History
+
 
 # On a log axis a zero, a negative or an infinite value has no place. `log_plot` draws it as a
 # hollow marker at a floor one decade below the series' smallest positive value (this floor
@@ -31,11 +36,6 @@ def new_figure(fig: Figure | None, width: float = 8.0, height: float = 4.0) -> F
         return fig
     fig.clear()
     return fig
-
-
-def has(history: History, name: str) -> bool:
-    """Whether the history holds rows for `name`."""
-    return name in set(history.frame()["name"])
 
 
 def layer_colours(n: int) -> list[tuple[float, float, float, float]]:
@@ -98,3 +98,8 @@ def to_png(fig: Figure, dpi: int = 100) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+def png_data_uri(png: bytes) -> str:
+    """PNG bytes as a `data:image/png;base64,...` URI, for a page that needs no other file."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from gradsight.lab.stats import bootstrap_ci, mean_spread
+from gradsight.stats import bootstrap_ci, mean_spread
 
 
 def test_mean_spread_matches_numpy():

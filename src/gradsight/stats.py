@@ -1,4 +1,4 @@
-"""Statistics of the lab's claims: mean and spread over seeds, a bootstrap interval.
+"""Statistics over seeds, shared by the lab and the doctor: mean and spread, a bootstrap interval.
 
 A claim is measured once per seed (or per draw); these summarise the values so the page
 can say "3.1e-08 (1.2e-08 to 5.0e-08 over 3 seeds)" instead of one lucky number.
