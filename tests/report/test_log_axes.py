@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gradsight.drawing import FLOORED_LABEL, log_plot, new_figure, positive
 from gradsight.lab.vanishing_depth import _ratio_figure
 from gradsight.report import figures
-from gradsight.report._common import FLOORED_LABEL, log_plot, new_figure, positive
 from gradsight.telemetry import History
 
 DECAY = np.logspace(0, -20, 11)  # 1 down to 1e-20
