@@ -38,10 +38,9 @@ if TYPE_CHECKING:
     from gradsight.diagnosis import Finding, Remedy, diagnose
     from gradsight.doctor import Prescription, doctor
     from gradsight.integrations import export
-    from gradsight.optim import lr_find
     from gradsight.report import report
     from gradsight.telemetry import History, NonFinite, Watch, watch
-    from gradsight.train import FitResult, fit
+    from gradsight.train import FitResult, fit, lr_find
 
 _SUBPACKAGES = frozenset(
     {"curvature", "data", "diagnosis", "lab", "models", "optim", "playground", "telemetry", "train"}
@@ -57,7 +56,7 @@ _NAMES = {
     "Prescription": "gradsight.doctor",
     "doctor": "gradsight.doctor",
     "export": "gradsight.integrations",
-    "lr_find": "gradsight.optim",
+    "lr_find": "gradsight.train",
     "report": "gradsight.report",
     "History": "gradsight.telemetry",
     "NonFinite": "gradsight.telemetry",

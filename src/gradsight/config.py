@@ -42,6 +42,7 @@ from gradsight.example_configs import example_names, resolve_config
 from gradsight.telemetry.watch import watch
 from gradsight.train import SCHEDULES, build_optimizer, build_schedule, fit
 from gradsight.train.fit import check_device, run_length
+from gradsight.train.schedules import needs_model
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -318,7 +319,7 @@ def _check_optimizer_and_schedule(fit_args: dict[str, Any], task: Task) -> None:
         )
     except ValueError as error:
         raise ConfigError(f"train: {error}") from None
-    if schedule == "hessian":  # needs the model and data; its options were type-checked above
+    if needs_model(schedule):  # needs the model and data; its options were type-checked above
         return
     try:
         build_schedule(schedule, optimizer, max(1, steps), **options)

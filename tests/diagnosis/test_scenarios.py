@@ -2,7 +2,7 @@ import warnings
 
 import pytest
 
-from gradsight.diagnosis.scenarios import SCENARIOS
+from gradsight.doctor.scenarios import SCENARIOS
 
 NAMES = list(SCENARIOS)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from gradsight.diagnosis.scenarios import SCENARIOS
 from gradsight.doctor import doctor
 from gradsight.doctor.patients import patient
+from gradsight.doctor.scenarios import SCENARIOS
 
 # As a user runs it: each scenario's own settings and steps, the doctor's defaults (3 seeds,
 # remedies "auto"); the file runs in about a minute on 2 cores.

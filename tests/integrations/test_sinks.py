@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 import gradsight as gs
-from gradsight.integrations.sinks import Sink, StepBuffer, clean_tag, metric_section, metric_tag
+from gradsight.integrations.sinks import StepBuffer, clean_tag, metric_section, metric_tag
+from gradsight.telemetry.sink import Sink
 
 STEPS = 13
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gradsight.config import load_config, prepare
-from gradsight.optim.lr_find import LRFindResult, lr_find
+from gradsight.train import LRFindResult, lr_find
 
 
 def lr_find_from_config(

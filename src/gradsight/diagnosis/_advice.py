@@ -21,7 +21,8 @@ import numpy as np
 
 from gradsight.diagnosis import remedy_settings
 from gradsight.diagnosis._loss import divergence, loss_curve, spikes
-from gradsight.diagnosis._metrics import (
+from gradsight.diagnosis.finding import Finding, Remedy
+from gradsight.diagnosis.metrics import (
     Context,
     adaptive,
     clipped_at,
@@ -31,7 +32,6 @@ from gradsight.diagnosis._metrics import (
     run_text,
     warms_up,
 )
-from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.telemetry.history import History
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gradsight.diagnosis import thresholds as th
-from gradsight.diagnosis._metrics import Context, loss_ends
+from gradsight.diagnosis.metrics import Context, loss_ends
 from gradsight.telemetry.history import History
 
 # 1.4826 * MAD estimates the standard deviation of normally distributed values.

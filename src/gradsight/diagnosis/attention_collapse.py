@@ -20,9 +20,9 @@ import numpy as np
 
 from gradsight.diagnosis import thresholds as th
 from gradsight.diagnosis._loss import divergence, loss_curve, spikes
-from gradsight.diagnosis._metrics import Context, fmt, run_text, table
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.diagnosis.learning_rate import unstable_loss
+from gradsight.diagnosis.metrics import Context, fmt, run_text, table
 from gradsight.telemetry.history import History
 
 

@@ -14,9 +14,9 @@ import numpy as np
 
 from gradsight.diagnosis import thresholds as th
 from gradsight.diagnosis._loss import divergence, loss_curve
-from gradsight.diagnosis._metrics import Context, error_norms, fmt, median_ratio
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.diagnosis.learning_rate import gradients_diverged
+from gradsight.diagnosis.metrics import Context, error_norms, fmt, median_ratio
 from gradsight.telemetry.history import History
 
 EXPLANATION = (

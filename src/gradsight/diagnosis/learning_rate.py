@@ -29,7 +29,8 @@ from gradsight.diagnosis._loss import (
     loss_curve,
     spikes,
 )
-from gradsight.diagnosis._metrics import (
+from gradsight.diagnosis.finding import Finding, Remedy
+from gradsight.diagnosis.metrics import (
     Context,
     adaptive,
     fmt,
@@ -41,7 +42,6 @@ from gradsight.diagnosis._metrics import (
     table,
     update_ratio,
 )
-from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.telemetry.history import History
 
 

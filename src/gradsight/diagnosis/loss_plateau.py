@@ -25,9 +25,9 @@ from gradsight.diagnosis._loss import (
     loss_curve,
     output_entropy_and_first_loss,
 )
-from gradsight.diagnosis._metrics import Context, fmt, loss_ends
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.diagnosis.learning_rate import too_low_evidence, unstable_loss
+from gradsight.diagnosis.metrics import Context, fmt, loss_ends
 from gradsight.telemetry.history import History
 
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from gradsight.diagnosis import thresholds as th
 from gradsight.diagnosis._loss import first_jumping_layer, loss_curve, spikes
-from gradsight.diagnosis._metrics import Context, fmt, run_text
 from gradsight.diagnosis.finding import Finding, Remedy
+from gradsight.diagnosis.metrics import Context, fmt, run_text
 from gradsight.telemetry.history import History
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradsight.diagnosis._metrics import Context
 from gradsight.diagnosis.finding import Finding, Remedy
+from gradsight.diagnosis.metrics import Context
 from gradsight.telemetry.history import History
 
 

@@ -13,10 +13,10 @@ et al. 2023).
 from __future__ import annotations
 
 from gradsight.diagnosis import thresholds as th
-from gradsight.diagnosis._metrics import Context, fmt, run_text, table
 from gradsight.diagnosis.attention_collapse import unstable
 from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.diagnosis.learning_rate import logit_growth
+from gradsight.diagnosis.metrics import Context, fmt, run_text, table
 from gradsight.telemetry.history import History
 
 

@@ -21,8 +21,8 @@ from gradsight.diagnosis import (
     vanishing_gradients,
 )
 from gradsight.diagnosis._advice import advise
-from gradsight.diagnosis._metrics import Context
 from gradsight.diagnosis.finding import SEVERITY_RANK, Findings
+from gradsight.diagnosis.metrics import Context
 from gradsight.telemetry.history import History
 
 RULES = (

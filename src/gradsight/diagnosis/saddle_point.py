@@ -8,8 +8,8 @@ negative curvature; in high dimensions most critical points are saddles (Dauphin
 from __future__ import annotations
 
 from gradsight.diagnosis import thresholds as th
-from gradsight.diagnosis._metrics import Context, fmt
 from gradsight.diagnosis.finding import Finding, Remedy
+from gradsight.diagnosis.metrics import Context, fmt
 from gradsight.telemetry.history import History
 
 

@@ -8,8 +8,8 @@ units there.
 from __future__ import annotations
 
 from gradsight.diagnosis import thresholds as th
-from gradsight.diagnosis._metrics import Context, fmt, table
 from gradsight.diagnosis.finding import Finding, Remedy
+from gradsight.diagnosis.metrics import Context, fmt, table
 from gradsight.telemetry.history import History
 
 

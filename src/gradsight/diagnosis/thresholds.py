@@ -1,4 +1,5 @@
-"""Every threshold of the diagnosis, with its reason. Calibrated on `scenarios` (see tests).
+"""Every threshold of the diagnosis, with its reason. Calibrated on the runs of
+`gradsight.doctor.scenarios` (see tests).
 
 Ratios of gradient norms compare the first weight layer (nearest the input) with the last
 (nearest the loss). In a healthy net they stay within an order or two of magnitude; the

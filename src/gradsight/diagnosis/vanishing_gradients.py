@@ -10,7 +10,8 @@ Glorot & Bengio 2010). In a vanilla RNN the same product runs over time steps
 from __future__ import annotations
 
 from gradsight.diagnosis import thresholds as th
-from gradsight.diagnosis._metrics import (
+from gradsight.diagnosis.finding import Finding, Remedy
+from gradsight.diagnosis.metrics import (
     TIME_STEP,
     Context,
     error_norms,
@@ -19,7 +20,6 @@ from gradsight.diagnosis._metrics import (
     table,
     time_steps,
 )
-from gradsight.diagnosis.finding import Finding, Remedy
 from gradsight.telemetry.history import History
 
 DEPTH_EXPLANATION = (

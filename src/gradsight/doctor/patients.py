@@ -17,7 +17,7 @@ from typing import Any
 from torch import nn
 
 from gradsight.data.task import Task
-from gradsight.diagnosis.scenarios import SCENARIOS
+from gradsight.doctor.scenarios import SCENARIOS
 from gradsight.errors import InputError
 
 

@@ -22,7 +22,7 @@ from gradsight.curvature import curvature_metrics
 from gradsight.data.task import Task
 from gradsight.diagnosis import Finding, diagnose
 from gradsight.diagnosis import thresholds as th
-from gradsight.diagnosis._metrics import error_norms, median_ratio
+from gradsight.diagnosis.metrics import error_norms, median_ratio
 from gradsight.models.init import seeded
 from gradsight.remedies import apply_remedies
 from gradsight.train.fit import HESSIAN_PROBE, fit

@@ -16,6 +16,7 @@ Each optional package is imported only when its integration is used:
 """
 
 from gradsight.integrations import export
-from gradsight.integrations.sinks import Sink, StepBuffer, metric_tag
+from gradsight.integrations.sinks import StepBuffer, metric_tag
+from gradsight.telemetry.sink import Sink
 
 __all__ = ["Sink", "StepBuffer", "export", "metric_tag"]

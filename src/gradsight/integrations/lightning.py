@@ -55,9 +55,10 @@ import torch
 from rich.console import Console
 
 from gradsight.errors import InputError
-from gradsight.integrations.sinks import Sink, StepBuffer
+from gradsight.integrations.sinks import StepBuffer
 from gradsight.telemetry.history import History
 from gradsight.telemetry.run_dir import RunDir
+from gradsight.telemetry.sink import Sink
 from gradsight.telemetry.watch import Watch
 
 

@@ -1,6 +1,7 @@
 """Sinks: where a History's rows go besides the History itself (TensorBoard, W&B, MLflow, ...).
 
-A sink is anything with `write(step, names, layers, values)` and `close()`: it receives the
+A sink (`gradsight.telemetry.sink.Sink`) is anything with
+`write(step, names, layers, values)` and `close()`: it receives the
 same rows, in the same groups, that `History.log_rows` receives. Give it to a watch
 (`gs.watch(model, optimizer, sinks=[sink])`, `GradsightCallback(sinks=[...])`,
 `gs.fit(..., sinks=[...])`) and it is fed live, then closed when the watch closes.
@@ -43,24 +44,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
 
 from gradsight.errors import InputError
 
 PREFIX = "gradsight"
 HISTOGRAM_PREFIX = "act/hist/"  # the bins of `watch(..., histograms=True)`: not scalars
 _ILLEGAL_CHARACTERS = re.compile(r"[^-/\w.]")  # TensorBoard's rule for tags; MLflow allows these
-
-
-@runtime_checkable
-class Sink(Protocol):
-    """Receives the rows of one logged group: parallel sequences that share a step."""
-
-    def write(
-        self, step: int, names: Sequence[str], layers: Sequence[str], values: Sequence[float]
-    ) -> None: ...
-
-    def close(self) -> None: ...
 
 
 def clean_tag(tag: str) -> str:

@@ -80,6 +80,12 @@ def layer_kinds(model: nn.Module) -> dict[str, str]:
     return {m.name: m.kind for m in watched_modules(unwrap(model))}
 
 
+def tensorboard_sink(logdir: str | Path, model: nn.Module) -> TensorBoardSink:
+    """The sink `gs.watch(tensorboard_dir=...)` opens (the `tensorboard` entry point of the
+    `gradsight.sinks` group): a TensorBoardSink with `model`'s layer kinds."""
+    return TensorBoardSink(logdir, layer_kinds(model))
+
+
 class TensorBoardSink:
     """Writes rows to TensorBoard event files as they are logged (a `Sink`).
 

@@ -19,9 +19,8 @@ import pandas as pd
 from gradsight import data, models
 from gradsight.drawing import new_figure
 from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.optim import LRFindResult, lr_find
 from gradsight.stats import bootstrap_ci, mean_spread
-from gradsight.train import fit
+from gradsight.train import LRFindResult, fit, lr_find
 
 BATCH = 64
 FACTOR = 30.0  # "too small" = valley / FACTOR, "too large" = valley * FACTOR

@@ -137,7 +137,7 @@ def lr_range_test(
     model: nn.Module, settings: dict[str, Any], task: Task, seed: int = 0
 ) -> Treatment:
     """The learning rate suggested by an LR range test (Smith 2017) on a copy of the model."""
-    from gradsight.optim.lr_find import lr_find
+    from gradsight.train.lr_find import lr_find
 
     changed = copy_model(model)
     optimizer = settings.get("optimizer", "sgd")

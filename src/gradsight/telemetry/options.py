@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from gradsight.errors import InputError
 from gradsight.telemetry.history import History
 from gradsight.telemetry.run_dir import RunDir
+from gradsight.telemetry.sink import named_sink
 
 SCHEDULES = ("every", "updates_every", "activations_every")
 
@@ -73,9 +74,7 @@ class WatchOptions:
         if history is None:
             history = History(run.metrics_dir if run else None)
         if self.tensorboard_dir is not None and rank == 0:
-            from gradsight.integrations.tensorboard import TensorBoardSink, layer_kinds
-
-            history.sinks.append(TensorBoardSink(self.tensorboard_dir, layer_kinds(model)))
+            history.sinks.append(named_sink("tensorboard", self.tensorboard_dir, model))
         if rank == 0:
             history.sinks.extend(self.sinks)
         return run, history

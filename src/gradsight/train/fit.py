@@ -26,7 +26,7 @@ from gradsight.train.batches import batches, steps_per_epoch
 from gradsight.train.callbacks import Callback, FitState
 from gradsight.train.fit_html import fit_result_html
 from gradsight.train.optimizers import build_optimizer
-from gradsight.train.schedules import build_schedule
+from gradsight.train.schedules import build_schedule, needs_model
 
 # Without per-layer statistics, losses reach the host (and the run directory) in blocks of
 # this many steps: one sync per block.
@@ -224,7 +224,7 @@ def fit(
         **(optimizer_options or {}),
     )
     options = dict(schedule_options or {})
-    if schedule == "hessian":  # HessianLR needs the model, the loss and a fixed probe batch
+    if needs_model(schedule):  # e.g. HessianLR: the model, the loss and a fixed probe batch
         probe = _probe_batch(task, batch_size)
         options = {"model": model, "loss_fn": task.loss_fn, "data": probe, **options}
     scheduler = build_schedule(schedule, opt, steps, **options)

@@ -10,6 +10,8 @@ The names follow the theory's update rules (g is the gradient, w the weights):
 - `rmsprop`:  s = a * s + (1 - a) * g^2;  w -= lr * g / (sqrt(s) + eps)   (Tieleman & Hinton 2012)
 - `adam`:     bias-corrected moments m / (1 - b1^t), v / (1 - b2^t)       (Kingma & Ba 2015)
 - `adamw`:    Adam with decoupled weight decay             (Loshchilov & Hutter 2019)
+- `lamb`:     Adam's step scaled per layer by ||w|| / ||step|| (You et al. 2019; `gs.optim.Lamb`)
+- `adam_no_bias_correction`: Adam without the 1 / (1 - b^t) factors (`gs.optim`), for the lab
 
 `weight_decay` goes to the optimizer as torch defines it: for sgd/momentum/nag/adagrad/rmsprop
 /adam it is added to the gradient (w.d. * w, so for plain SGD it equals an L2 penalty of
@@ -29,6 +31,8 @@ import torch
 from torch import nn
 
 from gradsight.errors import InputError
+from gradsight.optim.adam_no_bias_correction import AdamNoBiasCorrection
+from gradsight.optim.lamb import Lamb
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
@@ -59,6 +63,8 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
     "rmsprop": OptimizerSpec(torch.optim.RMSprop, 1e-3, momentum="optional"),
     "adam": OptimizerSpec(torch.optim.Adam, 1e-3),
     "adamw": OptimizerSpec(torch.optim.AdamW, 1e-3),
+    "lamb": OptimizerSpec(Lamb, 1e-3),
+    "adam_no_bias_correction": OptimizerSpec(AdamNoBiasCorrection, 1e-3),
 }
 DEFAULT_MOMENTUM = 0.9
 

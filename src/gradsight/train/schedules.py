@@ -19,6 +19,7 @@ Rate and Beyond").
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ import torch
 from torch.optim import lr_scheduler
 
 from gradsight.errors import InputError
+from gradsight.optim.hessian_lr import hessian_schedule
 
 Scheduler = lr_scheduler.LRScheduler
 ScheduleFactory = Callable[..., Scheduler | None]
@@ -93,7 +95,14 @@ SCHEDULES: dict[str, ScheduleFactory] = {
     "cosine": _cosine,
     "cyclic": _cyclic,
     "one_cycle": _one_cycle,
+    "hessian": hessian_schedule,
 }
+
+
+def needs_model(name: str) -> bool:
+    """Whether schedule `name` reads the model, not only the optimizer: its factory takes
+    `model` (then also `loss_fn` and a fixed batch `data`, as `hessian_schedule` does)."""
+    return name in SCHEDULES and "model" in inspect.signature(SCHEDULES[name]).parameters
 
 
 def register_schedule(name: str, factory: ScheduleFactory) -> None:

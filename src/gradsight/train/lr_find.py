@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -31,46 +30,12 @@ from torch import nn
 from gradsight.data.task import Task
 from gradsight.errors import InputError
 from gradsight.train.batches import batches
+from gradsight.train.lr_find_result import LRFindResult
 from gradsight.train.optimizers import build_optimizer
 
 # Points left out of the suggestions at each end: the start is noisy, the end has blown up.
 SKIP_START_FRACTION = 0.1
 SKIP_END = 5
-
-
-@dataclass(frozen=True)
-class LRFindResult:
-    """The curve of an LR range test and its suggestions.
-
-    Attributes:
-        lrs: Learning rate of each step taken.
-        losses: Smoothed (bias-corrected moving average) loss after each step.
-        raw_losses: Loss of each step's batch.
-        valley: Suggested lr: half way along the longest descent (fastai's default).
-        steep: lr of the steepest descent of the smoothed loss against log lr.
-        minimum: lr of the lowest smoothed loss / 10.
-        stopped_early: Whether the loss blew up before `end_lr`.
-    """
-
-    lrs: list[float]
-    losses: list[float]
-    raw_losses: list[float]
-    valley: float
-    steep: float
-    minimum: float
-    stopped_early: bool
-    options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def suggestion(self) -> float:
-        """The suggested learning rate (`valley`)."""
-        return self.valley
-
-    def plot(self, ax: Any = None) -> Any:
-        """Smoothed loss against lr (log axis) with the suggestions marked; a matplotlib Figure."""
-        from gradsight.optim.lr_find_plot import plot_lr_find
-
-        return plot_lr_find(self, ax)
 
 
 def lr_find(

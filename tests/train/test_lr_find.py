@@ -8,8 +8,8 @@ import torch
 from matplotlib.figure import Figure
 
 import gradsight as gs
-from gradsight.optim import lr_find
-from gradsight.optim.lr_find import suggestions
+from gradsight.train import lr_find
+from gradsight.train.lr_find import suggestions
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
-"""Small training runs with a known diagnosis: what the thresholds are calibrated on.
+"""Small training runs with a known diagnosis: what the thresholds are calibrated on, and the
+doctor's ready-made patients (`doctor.patients`).
 
 Each `Scenario` builds a task and a model, trains briefly with `gs.fit` under `gs.watch`,
 and names the finding kinds it must produce (none of severity warning or critical for a
-healthy one). The lab and the doctor reuse them as ready-made patients.
+healthy one). They live beside the doctor, not in `diagnosis`, because they train.
 
 >>> run = SCENARIOS["sigmoid_deep_sgd"].run()
 >>> [f.kind for f in run.findings]          # doctest: +SKIP
