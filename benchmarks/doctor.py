@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 import gradsight as gs
-from gradsight.diagnosis.scenarios import SCENARIOS
+from gradsight.doctor.scenarios import SCENARIOS
 from gradsight.doctor import Prescription, doctor
 from gradsight.doctor.patients import patient
 from gradsight.executor import Executor
