@@ -57,13 +57,17 @@ def train(
     ] = None,
 ) -> None:
     """Train a model from a config and write a run directory (run.json, metrics)."""
-    from gradsight.cli.console import print_results
-    from gradsight.config import load_config, prepare
-    from gradsight.stop_signals import sigterm_as_interrupt
-    from gradsight.telemetry.run_dir import new_run_dir
-    from gradsight.train import fit
+    from gradsight.stop_signals import sigterm_as_interrupt, stops_deferred
 
-    prepared = prepare(load_config(config, set_ or []))
+    # A Ctrl-C inside torch's import is swallowed there and breaks it: it waits until the
+    # imports are done and the config is built, then ends the command as usual (exit 130).
+    with stops_deferred():
+        from gradsight.cli.console import print_results
+        from gradsight.config import load_config, prepare
+        from gradsight.telemetry.run_dir import new_run_dir
+        from gradsight.train import fit
+
+        prepared = prepare(load_config(config, set_ or []))
     run_dir = run_dir or new_run_dir("runs", prepared.name)
     if (run_dir / "run.json").exists():
         raise fail(f"--run-dir {run_dir} already holds a run; choose another")
@@ -84,7 +88,13 @@ def train(
             message += f"; {run_dir} keeps the steps flushed before"
         raise fail(message) from None
     except KeyboardInterrupt:
-        typer.echo(f"interrupted; what was logged is kept in {run_dir}", err=True)
+        kept = (run_dir / "run.json").exists()
+        typer.echo(
+            f"interrupted; what was logged is kept in {run_dir}"
+            if kept
+            else "interrupted before the run directory was made",
+            err=True,
+        )
         raise typer.Exit(INTERRUPTED) from None
     print_results(console, {prepared.name: result})
     console.print(f"run directory: {result.run_dir}")

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gradsight.errors import InputError
+from gradsight.stop_signals import stops_deferred
 from gradsight.telemetry.history_html import history_html
 
 COLUMNS = ("step", "name", "layer", "value")
@@ -162,16 +163,22 @@ class History:
         """
         if self.metrics_dir is None or not self._columns["step"]:
             return None
-        self.metrics_dir.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=self.metrics_dir)
+        # A stop half-way would leave the temporary file, or a part whose rows the next flush
+        # writes again: it is delivered once the part and its bookkeeping are done.
+        with stops_deferred():
+            return self._write_part(self.metrics_dir)
+
+    def _write_part(self, metrics_dir: Path) -> Path:
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=metrics_dir)
         os.close(handle)
         tmp = Path(name)
         try:
             pq.write_table(pa.table(self._columns, schema=SCHEMA), tmp)
-            number = max(self._parts, _highest_part(self.metrics_dir))
+            number = max(self._parts, _highest_part(metrics_dir))
             while True:
                 number += 1
-                part = self.metrics_dir / f"part-{number:06d}.parquet"
+                part = metrics_dir / f"part-{number:06d}.parquet"
                 try:
                     _claim(tmp, part)
                     break

@@ -6,7 +6,7 @@ import math
 import time
 import warnings
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from gradsight.data.task import Task
 from gradsight.errors import InputError
 from gradsight.progress import make_progress
+from gradsight.stop_signals import stops_deferred
 from gradsight.telemetry.history import History
 from gradsight.telemetry.run_dir import RunDir
 from gradsight.telemetry.watch import Watch
@@ -259,19 +260,21 @@ def fit(
     monitor = Watch(
         model, opt, history=history, on_nonfinite="stop", flush_every=LOG_BLOCK, **watch_options
     )
-    try:
-        run = RunDir(run_dir, config, seed) if run_dir is not None else None
-    except BaseException:
-        monitor.close()
-        raise
-    history.metrics_dir = run.metrics_dir if run else None
-    state = FitState(model=model, optimizer=opt, task=task, history=history, watch=monitor)
-    loop = _Loop(state, scheduler, batch_size, seed, l1, l2, clip_norm, clip_value, eval_every)
-
-    device_obj = torch.device(device)
-    rng_devices = [device_obj.index or 0] if device_obj.type == "cuda" else []
-    started = time.perf_counter()
-    with torch.random.fork_rng(devices=rng_devices), run.running() if run else nullcontext():
+    with ExitStack() as stack:
+        # A stop while the run directory is made is delivered inside `running()`, which
+        # records it; the watch is closed however the run ends.
+        stack.callback(monitor.close, "interrupted")
+        with stops_deferred():
+            run = RunDir(run_dir, config, seed) if run_dir is not None else None
+            if run is not None:
+                stack.enter_context(run.running())
+        history.metrics_dir = run.metrics_dir if run else None
+        state = FitState(model=model, optimizer=opt, task=task, history=history, watch=monitor)
+        loop = _Loop(state, scheduler, batch_size, seed, l1, l2, clip_norm, clip_value, eval_every)
+        device_obj = torch.device(device)
+        rng_devices = [device_obj.index or 0] if device_obj.type == "cuda" else []
+        started = time.perf_counter()
+        stack.enter_context(torch.random.fork_rng(devices=rng_devices))
         torch.manual_seed(seed)
         loop.run(steps, callbacks, progress)
         metrics = loop.final_metrics(time.perf_counter() - started)
