@@ -12,6 +12,7 @@ from gradsight._version import __version__
 from gradsight.cli.errors import INTERRUPTED, ErrorBoundary, fail, user_error_message
 from gradsight.cli.lab import lab_app
 from gradsight.errors import InputError
+from gradsight.telemetry.run_files import FINDINGS_JSON, REPORT_HTML, RUN_JSON
 
 # The commands import their implementations (torch, pandas, ...) when they run, so that
 # `gradsight --help`, `--version` and shell completion stay fast. User errors (bad input, paths,
@@ -69,7 +70,7 @@ def train(
 
         prepared = prepare(load_config(config, set_ or []))
     run_dir = run_dir or new_run_dir("runs", prepared.name)
-    if (run_dir / "run.json").exists():
+    if (run_dir / RUN_JSON).exists():
         raise fail(f"--run-dir {run_dir} already holds a run; choose another")
     console.print(f"[bold]{prepared.name}[/]: {prepared.task!r}")
     try:
@@ -84,11 +85,11 @@ def train(
             )
     except OSError as error:  # a full disk, an unwritable folder: say what is kept
         message = f"train: {user_error_message(error)}"
-        if (run_dir / "run.json").exists():
+        if (run_dir / RUN_JSON).exists():
             message += f"; {run_dir} keeps the steps flushed before"
         raise fail(message) from None
     except KeyboardInterrupt:
-        kept = (run_dir / "run.json").exists()
+        kept = (run_dir / RUN_JSON).exists()
         typer.echo(
             f"interrupted; what was logged is kept in {run_dir}"
             if kept
@@ -210,7 +211,7 @@ def _run_diagnosis(run_dir: Path, history, findings_dir: Path | None = None):
     findings = diagnose(history)
     folder = findings_dir or run_dir
     if _can_write(folder):
-        save_findings(findings, folder / "findings.json")
+        save_findings(findings, folder / FINDINGS_JSON)
     else:
         typer.echo(f"note: {folder} cannot be written; findings.json not saved", err=True)
     return findings
@@ -231,7 +232,7 @@ def report(
     from gradsight.report import report as write_report
 
     info, history = _load_run(run_dir)
-    out = out or run_dir / "report.html"
+    out = out or run_dir / REPORT_HTML
     if out.is_dir():
         raise fail(f"--out {out} is a folder; give the HTML file to write")
     try:
@@ -244,7 +245,7 @@ def report(
     # A run directory that cannot be written (archived, shared, read-only) is only read:
     # figures and findings then go beside the page.
     beside = run_dir if _can_write(run_dir) else out.parent
-    findings_file = run_dir / "findings.json"
+    findings_file = run_dir / FINDINGS_JSON
     if findings_file.is_file():
         try:
             findings = load_findings(findings_file)

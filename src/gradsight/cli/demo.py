@@ -15,6 +15,7 @@ from gradsight.diagnosis.finding_text import print_findings
 from gradsight.doctor import doctor
 from gradsight.example_configs import example_config
 from gradsight.report import report
+from gradsight.telemetry.run_files import FINDINGS_JSON, REPORT_HTML, RUN_JSON
 from gradsight.train import FitResult, fit
 
 FAILING = "digits_sigmoid_deep"
@@ -28,7 +29,7 @@ def run_demo(console: Console, run_dir: Path) -> dict[str, FitResult]:
     for name in (FAILING, HEALTHY):
         prepared = prepare(load_config(Path(str(example_config(name)))))
         target = run_dir / name
-        if (target / "run.json").exists():  # an earlier demo run: replace it
+        if (target / RUN_JSON).exists():  # an earlier demo run: replace it
             shutil.rmtree(target)
         console.print(f"[bold]{name}[/]: {prepared.config.get('description', '')}")
         results[name] = fit(
@@ -47,7 +48,7 @@ def run_demo(console: Console, run_dir: Path) -> dict[str, FitResult]:
     )
     for name, result in results.items():
         findings = diagnose(result.history)
-        save_findings(findings, result.run_dir / "findings.json")
+        save_findings(findings, result.run_dir / FINDINGS_JSON)
         if name == FAILING:
             print_findings(console, findings)
         else:
@@ -55,8 +56,8 @@ def run_demo(console: Console, run_dir: Path) -> dict[str, FitResult]:
     failing_run = results[FAILING]
     page = report(
         failing_run.history,
-        load_findings(failing_run.run_dir / "findings.json"),
-        failing_run.run_dir / "report.html",
+        load_findings(failing_run.run_dir / FINDINGS_JSON),
+        failing_run.run_dir / REPORT_HTML,
         title=FAILING,
     )
     console.print(f"Its report: {page}")

@@ -30,7 +30,7 @@ NOT_FORWARDED = frozenset({"seed", "eval_every"})
 
 
 @dataclass
-class Patient:
+class Case:
     """What the doctor treats: a picklable seed -> model factory, the task, the baseline's
     `gs.doctor` keyword arguments, and the config it all came from (None for --model)."""
 
@@ -101,7 +101,7 @@ def config_model(kind: str, task: Task, options: dict[str, Any], seed: int) -> n
     return build_model(kind, task, **{**options, "seed": seed})
 
 
-def from_config(path: str | Path, overrides: Sequence[str] = ()) -> Patient:
+def from_config(path: str | Path, overrides: Sequence[str] = ()) -> Case:
     """The model factory, task and training settings of a `gradsight train` config.
 
     Raises:
@@ -117,12 +117,12 @@ def from_config(path: str | Path, overrides: Sequence[str] = ()) -> Patient:
     train = {k: v for k, v in prepared.fit_args.items() if k in accepted}
     ignored = sorted(set(prepared.fit_args) - set(train) - NOT_FORWARDED)
     build = partial(config_model, kind, prepared.task, options)
-    return Patient(build, prepared.task, train, config, str(path), tuple(ignored))
+    return Case(build, prepared.task, train, config, str(path), tuple(ignored))
 
 
-def _patient(
+def _case(
     config: str | Path | None, model: str | None, task: str | None, overrides: Sequence[str]
-) -> Patient:
+) -> Case:
     if config is not None and model is not None:
         raise InputError("give a CONFIG.toml or --model, not both")
     if config is not None:
@@ -133,7 +133,7 @@ def _patient(
         raise InputError("give a CONFIG.toml or --model pkg.module:build_fn")
     if overrides:
         raise InputError("--set changes a config; give a CONFIG.toml")
-    return Patient(load_factory(model), load_task(task or "digits"), source=model)
+    return Case(load_factory(model), load_task(task or "digits"), source=model)
 
 
 def _executor(kind: str, workers: int, address: str | None):
@@ -207,14 +207,14 @@ def doctor_command(
     if run_dir is not None and Path(run_dir).exists() and not Path(run_dir).is_dir():
         raise InputError(f"--run-dir {run_dir} is a file, not a folder")
     sets = [*overrides, *(f"train.{k}={v!r}" for k, v in given.items())]
-    patient = _patient(config, model, task, sets if config is not None else overrides)
-    if patient.ignored:
-        unused = ", ".join(patient.ignored)
+    case = _case(config, model, task, sets if config is not None else overrides)
+    if case.ignored:
+        unused = ", ".join(case.ignored)
         print(f"note: the doctor does not use [train] {unused}", file=sys.stderr)
-    train = {"steps": DEFAULT_STEPS, "batch_size": DEFAULT_BATCH_SIZE, **patient.train}
+    train = {"steps": DEFAULT_STEPS, "batch_size": DEFAULT_BATCH_SIZE, **case.train}
     prescription = doctor(
-        patient.build,
-        patient.task,
+        case.build,
+        case.task,
         **{**train, **given},
         seeds=seeds,
         remedies=list(remedies) or "auto",
@@ -222,13 +222,13 @@ def doctor_command(
         progress=progress,
     )
     diffs = None
-    if patient.config is not None:
-        diffs = config_diffs(prescription, patient.config, patient.build(seed=0), patient.task)
+    if case.config is not None:
+        diffs = config_diffs(prescription, case.config, case.build(seed=0), case.task)
     written = ""
     if run_dir is not None:
-        title = f"doctor: {Path(patient.source).name}"
+        title = f"doctor: {Path(case.source).name}"
         path = page.write(
-            prescription, run_dir, title=title, source=patient.source, config_diffs=diffs
+            prescription, run_dir, title=title, source=case.source, config_diffs=diffs
         )
         written = f"doctor page: {path}\nprescription: {path.parent / page.JSON_NAME}"
     if json_output:
@@ -241,7 +241,7 @@ def doctor_command(
         print()
         print_trials(Console(), prescription)
     if diffs and prescription.best in diffs:
-        print(_diff_text(prescription.best, diffs[prescription.best], patient.source))
+        print(_diff_text(prescription.best, diffs[prescription.best], case.source))
     if written:
         print(written)
     return 0

@@ -43,7 +43,7 @@ def curvature_metrics(
 
     Returns:
         {"curv/lambda_max": ..., "curv/lambda_min": ...} and "curv/trace" when asked, as
-        Python floats (names of DESIGN.md's metric vocabulary).
+        Python floats (the names the diagnosis and the doctor read).
     """
     with HessianOperator(model, loss_fn, data) as op:
         ends = lanczos(

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from torch import nn
 
 from gradsight.data.task import Task
 from gradsight.diagnosis import thresholds as th
@@ -22,7 +21,6 @@ TIME_STEP = re.compile(r"^(?P<tap>.+)\[(?P<t>\d+)\]$")
 class Context:
     """What a rule may look at besides the History (each part optional)."""
 
-    model: nn.Module | None = None
     task: Task | None = None
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from torch import nn
-
 from gradsight.data.task import Task
 from gradsight.diagnosis import (
     attention_collapse,
@@ -42,14 +40,11 @@ RULES = (
 )
 
 
-def diagnose(
-    history: History, *, model: nn.Module | None = None, task: Task | None = None
-) -> Findings:
+def diagnose(history: History, *, task: Task | None = None) -> Findings:
     """Name the pathologies visible in a run, with their evidence and ranked remedies.
 
     Args:
         history: What `gs.watch` recorded (loss, per-layer gradients, updates, activations).
-        model: The model, when at hand (unused by the current rules).
         task: The task, when at hand: lets the input rules check the data.
 
     Returns:
@@ -58,7 +53,7 @@ def diagnose(
         unstable loss, the optimizer and its settings named); a list that a notebook shows
         as cards.
     """
-    context = Context(model=model, task=task)
+    context = Context(task=task)
     findings = [finding for rule in RULES for finding in rule(history, context)]
     findings = advise(findings, history, context)
     return Findings(sorted(findings, key=lambda f: -SEVERITY_RANK[f.severity]))

@@ -75,7 +75,7 @@ class Scenario:
         model = self.model(task)
         options = {"seed": seed, "watch": WATCH, **self.fit, **overrides}
         result = fit(model, task, **options)
-        return ScenarioRun(self, result, diagnose(result.history, model=model, task=task))
+        return ScenarioRun(self, result, diagnose(result.history, task=task))
 
 
 def _digits(standardize: bool = True, scale: float = 1.0) -> Callable[[], Task]:
@@ -128,7 +128,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "sigmoid_deep_sgd",
             "12-layer sigmoid MLP, Glorot init, plain SGD on digits: sigmoid' <= 1/4 per "
-            "layer starves the first layers (seed 004; Glorot & Bengio 2010).",
+            "layer starves the first layers (Glorot & Bengio 2010).",
             ("vanishing_gradients",),
             _digits(),
             _mlp(12, 32, "sigmoid", "xavier_uniform"),

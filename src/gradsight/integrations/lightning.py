@@ -58,6 +58,7 @@ from gradsight.errors import InputError
 from gradsight.integrations.sinks import StepBuffer
 from gradsight.telemetry.history import History
 from gradsight.telemetry.run_dir import RunDir
+from gradsight.telemetry.run_files import FINDINGS_JSON
 from gradsight.telemetry.sink import Sink
 from gradsight.telemetry.watch import Watch
 
@@ -177,7 +178,7 @@ class GradsightCallback(pl.Callback):
 
             self.findings = diagnose(self.history)
             if self.run is not None:
-                save_findings(self.findings, self.run.path / "findings.json")
+                save_findings(self.findings, self.run.path / FINDINGS_JSON)
             console = self.console or Console()
             console.print("[bold]gradsight[/]: findings of this fit")
             print_findings(console, self.findings)

@@ -32,6 +32,7 @@ from typing import Any
 from gradsight.diagnosis import Finding, diagnose, save_findings
 from gradsight.integrations.auto_watch import AutoWatch, Watched
 from gradsight.telemetry.run_dir import new_run_dir
+from gradsight.telemetry.run_files import FINDINGS_JSON, RUN_JSON
 
 # The shell's status for a process ended by SIGINT (128 + 2), as Python's own exit on Ctrl-C.
 INTERRUPTED = 130
@@ -127,7 +128,7 @@ def run_script(
     if not path.is_file():
         raise FileNotFoundError(f"no such script: {script}")
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(path)
-    if (run_dir / "run.json").exists():
+    if (run_dir / RUN_JSON).exists():
         raise FileExistsError(f"{run_dir} already holds a run (run.json); choose another")
     config = {"name": path.stem, "script": str(path), "args": list(args)}
     auto = AutoWatch(run_dir, config=config, notify=notify, **watch_options)
@@ -149,6 +150,6 @@ def run_script(
     for watched in runs:
         found = diagnose(watched.history) if diagnose_runs and len(watched.history) else []
         if diagnose_runs and watched.run is not None:
-            save_findings(found, watched.run.path / "findings.json")
+            save_findings(found, watched.run.path / FINDINGS_JSON)
         findings.append(found)
     return ScriptRun(path, exit_code, status, runs, findings, error, list(auto.skipped))

@@ -44,6 +44,7 @@ from transformers.utils import logging
 
 from gradsight.telemetry.history import History
 from gradsight.telemetry.run_dir import new_run_dir
+from gradsight.telemetry.run_files import FINDINGS_JSON
 from gradsight.telemetry.sink import Sink
 from gradsight.telemetry.watch import Watch
 
@@ -199,7 +200,7 @@ class GradsightCallback(TrainerCallback):
 
         self.findings = diagnose(self.history)
         if self.run_path is not None:
-            save_findings(self.findings, self.run_path / "findings.json")
+            save_findings(self.findings, self.run_path / FINDINGS_JSON)
         if not self.findings:
             logger.warning("gradsight: no problem found")
         for finding in self.findings:

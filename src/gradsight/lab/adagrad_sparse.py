@@ -5,7 +5,7 @@ examples and name the class for certain; 50 dense N(0, 1) columns are noise. A w
 gradient is non-zero only on the examples where its feature fires, so one global rate is
 either too small for the rare weights or too large for the dense ones. Adagrad divides
 each weight's step by sqrt(sum of its squared gradients) and RMSprop by their moving root
-mean square (Tieleman & Hinton 2012), so rare weights keep large steps (seed 003, section 4).
+mean square (Tieleman & Hinton 2012), so rare weights keep large steps.
 A logistic regression is trained by each at its best rate from a small sweep (lowest final
 training loss on seed 0); we compare the weights on the rare columns with those on the noise.
 """

@@ -1,7 +1,7 @@
 """Experiment 11, `adam-bias-correction`: Adam's first steps with and without bias correction.
 
 Adam's moments start at zero, so E[m_t] = E[g] (1 - b1^t) and E[v_t] = E[g^2] (1 - b2^t)
-(Kingma & Ba 2015, section 3; seed 003 derives the first). Adam divides them by
+(Kingma & Ba 2015, section 3). Adam divides them by
 (1 - b^t). Without the correction, the first moment alone is (1 - b1^t) times too small, but
 the update m_t / sqrt(v_t) is divided by a second moment that is sqrt(1 - b2^t) too small:
 on the same gradients the uncorrected step is (1 - b1^t) / sqrt(1 - b2^t) times Adam's,
@@ -231,7 +231,7 @@ EXPERIMENT = Experiment(
     title="Adam's first steps with and without bias correction",
     question=(
         "How do Adam's first steps change without bias correction, where m_t is (1 - b1^t) "
-        "too small and v_t is (1 - b2^t) too small (seed 003; Kingma & Ba 2015)?"
+        "too small and v_t is (1 - b2^t) too small (Kingma & Ba 2015)?"
     ),
     run=run,
 )

@@ -249,7 +249,7 @@ EXPERIMENT = Experiment(
     title="Batch norm and residual connections",
     question=(
         "Do batch norm and residual connections restore the gradient flow and the training of "
-        "deep sigmoid and ReLU nets (seeds 000 and 001; Ioffe & Szegedy 2015, He et al. 2016)?"
+        "deep sigmoid and ReLU nets (Ioffe & Szegedy 2015, He et al. 2016)?"
     ),
     run=run,
 )

@@ -1,7 +1,7 @@
 """Experiment 5, `dead-relu`: ReLU units that never fire again, and the variants that cannot die.
 
 A ReLU unit whose pre-activation z = w.x + b is negative for every input has derivative 0 on
-all of them: its incoming weights get no gradient and it stays dead (seed 004). A large
+all of them: its incoming weights get no gradient and it stays dead. A large
 learning rate (one big update pushes b far below zero) or a negative bias at init does it.
 Leaky ReLU (Maas et al. 2013), PReLU (He et al. 2015) and RReLU (Xu et al. 2015) keep a
 non-zero slope for z < 0; ELU (Clevert et al. 2016) has derivative exp(z) there, which is
@@ -311,7 +311,7 @@ EXPERIMENT = Experiment(
     title="Dead ReLU units and the activations that stay alive",
     question=(
         "Do a large learning rate and negative biases kill ReLU units for good, and do leaky "
-        "ReLU, ELU, PReLU and RReLU keep them alive (seeds 004 and 000; Maas et al. 2013, "
+        "ReLU, ELU, PReLU and RReLU keep them alive (Maas et al. 2013, "
         "He et al. 2015, Xu et al. 2015, Clevert et al. 2016)?"
     ),
     run=run,

@@ -1,10 +1,10 @@
 """Experiment 8, `exploding-clipping`: a net that explodes, and clipping and L2 against it.
 
 With weights drawn too large, each layer multiplies the activations and the back-propagated
-error by more than one, and the first SGD steps send the loss to infinity (seed 002;
-Pascanu et al. 2013). Clipping the gradient, by its global norm g <- g * min(1, c / ||g||)
+error by more than one, and the first SGD steps send the loss to infinity
+(Pascanu et al. 2013). Clipping the gradient, by its global norm g <- g * min(1, c / ||g||)
 or element-wise g_i <- clip(g_i, -c, c), bounds every step. An L2 penalty (l2 / 2) ||w||^2
-pulls the weights towards zero, limiting their norm (seed 002, sec. 4.6).
+pulls the weights towards zero, limiting their norm.
 
 We train an 8-layer ReLU MLP with N(0, 0.4^2) weights (He would be 0.18) on digits with SGD,
 plain, clipped by norm, clipped by value, with L2, and with both.
@@ -225,7 +225,7 @@ EXPERIMENT = Experiment(
     title="Exploding gradients, clipping and L2",
     question=(
         "Does a deep net with too large weights explode under SGD, and do gradient clipping "
-        "by norm or by value rescue it while L2 limits the weights' norm (seed 002; Pascanu "
+        "by norm or by value rescue it while L2 limits the weights' norm (Pascanu "
         "et al. 2013)?"
     ),
     run=run,

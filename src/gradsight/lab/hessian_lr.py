@@ -208,7 +208,7 @@ EXPERIMENT = Experiment(
     title="lr = 1 / lambda_max and the edge of stability",
     question=(
         "Does lr = 1 / lambda_max match a tuned constant lr, and does full-batch GD drive the "
-        "sharpness lambda_max up to 2 / lr (seed 003; LeCun et al. 1993, Cohen et al. 2021)?"
+        "sharpness lambda_max up to 2 / lr (LeCun et al. 1993, Cohen et al. 2021)?"
     ),
     run=run,
 )

@@ -292,7 +292,7 @@ EXPERIMENT = Experiment(
     title="Initialisation: N(0, 0.01), N(0, 1), Xavier and He",
     question=(
         "How does the initial weights' scale carry the signal through 30 tanh or ReLU layers, "
-        "and does a 30-layer ReLU net train under each (seeds 000 and 002; Glorot & Bengio "
+        "and does a 30-layer ReLU net train under each (Glorot & Bengio "
         "2010, He et al. 2015)?"
     ),
     run=run,

@@ -174,7 +174,7 @@ EXPERIMENT = Experiment(
     title="Adam against LAMB at large batch",
     question=(
         "As the batch grows at a fixed number of epochs, does LAMB keep its accuracy better "
-        "than Adam (seed 003; You et al. 2020)?"
+        "than Adam (You et al. 2020)?"
     ),
     run=run,
 )

@@ -1,7 +1,7 @@
 """Experiment 12, `learning-rate`: too small, too large, right, and cyclical.
 
 Gradient descent moves w by lr * g: too small a rate barely moves in a step budget, too large
-a rate overshoots the valley and the loss stalls or blows up (seed 003, section 1). The LR
+a rate overshoots the valley and the loss stalls or blows up. The LR
 range test (Smith 2017, section 3.3) trains briefly while the rate grows exponentially and
 suggests a rate on the falling part of the loss curve (`gs.lr_find`, fastai's `valley`). We
 train an MLP on digits with SGD at that rate, at a thirtieth of it and at thirty times it,
@@ -207,7 +207,7 @@ EXPERIMENT = Experiment(
     title="Too small, too large, right, and cyclical learning rates",
     question=(
         "Does the rate lr_find suggests beat one thirty times smaller or larger, and does a "
-        "cyclical rate beat the fixed one (seed 003; Smith 2017)?"
+        "cyclical rate beat the fixed one (Smith 2017)?"
     ),
     run=run,
 )

@@ -1,6 +1,6 @@
 """Experiment 9, `optimizers`: nine optimizers, each at its best rate, on the same problems.
 
-Seed 003 walks from gradient descent to momentum (Polyak 1964), Nesterov's look-ahead
+The optimizers lead from gradient descent to momentum (Polyak 1964), Nesterov's look-ahead
 (Nesterov 1983; Sutskever et al. 2013), Adagrad (Duchi et al. 2011), RMSprop (Tieleman &
 Hinton 2012) and Adam (Kingma & Ba 2015), adding AdamW (Loshchilov & Hutter 2019) and LAMB
 (You et al. 2020). Comparing optimizers at one shared rate only measures the rate; each gets
@@ -122,7 +122,7 @@ def run(config: LabConfig) -> ExperimentResult:
             claims.append(
                 Claim(
                     f"On {task_name}, {name} reaches {target:.0%} test accuracy in fewer steps "
-                    f"than plain SGD on every seed, each at its best lr (seed 003).",
+                    f"than plain SGD on every seed, each at its best lr.",
                     held=bool(faster.all()),
                     numbers={
                         name: mean_spread(to_target[name]),
@@ -251,7 +251,7 @@ EXPERIMENT = Experiment(
     question=(
         "At its best learning rate, how fast does each of GD, SGD, momentum, NAG, Adagrad, "
         "RMSprop, Adam, AdamW and LAMB train, and do momentum and Adam beat plain SGD "
-        "(seed 003; Kingma & Ba 2015)?"
+        "(Kingma & Ba 2015)?"
     ),
     run=run,
 )

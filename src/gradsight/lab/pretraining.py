@@ -381,7 +381,7 @@ EXPERIMENT = Experiment(
     question=(
         "Does greedy layer-wise pretraining, then fine-tuning, let a deep sigmoid net learn "
         "where the same net from random init does not within the same SGD budget, and is it "
-        "the learned weights or just their scale (seed 002; Hinton, Osindero & Teh 2006, "
+        "the learned weights or just their scale (Hinton, Osindero & Teh 2006, "
         "Bengio et al. 2007)?"
     ),
     run=run,

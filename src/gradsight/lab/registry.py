@@ -1,4 +1,4 @@
-"""The registry of experiments, in the order of the book (issue 7's numbering).
+"""The registry of experiments, in the order the theory builds up: the sigmoid product first.
 
 To add an experiment: write `gradsight/lab/NAME.py` defining `EXPERIMENT = Experiment(...)`
 and append its module here.

@@ -5,7 +5,7 @@ them marked; the target is their sum. Predicting the constant E[y] = 1 gives the
 MSE Var(y) = 2/12 = 0.167. The error reaching h_t from the loss at step T passes through
 T - t Jacobians dh_{s+1}/dh_s; for a tanh RNN their product shrinks geometrically
 (Bengio et al. 1994; Pascanu et al. 2013), while the LSTM's additive cell state carries it
-(seed 002). We train both cells at several T and measure ||dL/dh_t|| against t.
+(Hochreiter & Schmidhuber 1997). We train both cells at several T and measure ||dL/dh_t|| against t.
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ EXPERIMENT = Experiment(
     title="Vanilla RNN against LSTM on the adding problem",
     question=(
         "Does a vanilla RNN fail the adding problem at long T, where its error fades back "
-        "through time, while an LSTM solves it (seed 002; Bengio et al. 1994, Hochreiter & "
+        "through time, while an LSTM solves it (Bengio et al. 1994, Hochreiter & "
         "Schmidhuber 1997)?"
     ),
     run=run,

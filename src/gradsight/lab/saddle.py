@@ -229,7 +229,7 @@ EXPERIMENT = Experiment(
     title="Saddle points of a deep linear net",
     question=(
         "Does a deep linear net started near zero sit at a saddle (negative lambda_min, tiny "
-        "gradient), and how fast do SGD, momentum and Adam escape it (seed 003; Saxe et al. "
+        "gradient), and how fast do SGD, momentum and Adam escape it (Saxe et al. "
         "2014, Dauphin et al. 2014)?"
     ),
     run=run,

@@ -1,7 +1,7 @@
 """Experiment 1, `sigmoid-product`: sigmoid' <= 1/4, and what a product of small factors does.
 
-Seed 004 (paperspace, "vanishing gradients and choosing the right activation function")
-argues: the gradient reaching a neuron 50 layers down is a product of 50 sigmoid
+A common argument (Hochreiter 1991; Glorot & Bengio 2010, retold in many tutorials) runs:
+the gradient reaching a neuron 50 layers down is a product of 50 sigmoid
 derivatives, each in (0, 1/4]; a product of 50 U(0, 1) numbers is "never more than 1e-18".
 We check the derivative bounds with autograd on a grid, draw the products, and compare the
 bound (1/4)^n with the gradient measured in real n-layer sigmoid networks at init.
@@ -120,7 +120,7 @@ def run(config: LabConfig) -> ExperimentResult:
     }
     claims.append(
         Claim(
-            "sigmoid'(z) <= 1/4 and tanh'(z) <= 1, both largest at z = 0 (seed 004).",
+            "sigmoid'(z) <= 1/4 and tanh'(z) <= 1, both largest at z = 0.",
             held=all(ok.values()),
             numbers={f"max {r['activation']}'": r["max"] for r in deriv_rows[:2]},
             verdict=(
@@ -134,7 +134,7 @@ def run(config: LabConfig) -> ExperimentResult:
     expected = -FACTORS * math.log10(math.e)  # E[log10 U] = -1/ln 10
     claims.append(
         Claim(
-            f"The product of {FACTORS} U(0, 1) numbers is below 1e-18 in practice (seed 004).",
+            f"The product of {FACTORS} U(0, 1) numbers is below 1e-18 in practice.",
             held=spread.high < math.log10(THRESHOLD),
             numbers={
                 "median log10 product": spread,
@@ -152,7 +152,8 @@ def run(config: LabConfig) -> ExperimentResult:
     frac = mean_spread(fractions)
     claims.append(
         Claim(
-            f"Seed 004: over many tries, the product of {FACTORS} U(0, 1) numbers was never above "
+            f"The tutorial claim: over many tries, the product of {FACTORS} U(0, 1) numbers was "
+            "never above "
             "1e-18.",
             held=frac.high == 0.0,
             numbers={"fraction above 1e-18": frac},
@@ -266,8 +267,8 @@ EXPERIMENT = Experiment(
     name="sigmoid-product",
     title="sigmoid' <= 1/4 and the product of many small numbers",
     question=(
-        "Is sigmoid' really at most 1/4, is a product of 50 U(0,1) numbers really below 1e-18 "
-        "(seed 004), and does the gradient through n sigmoid layers really shrink like (1/4)^n "
+        "Is sigmoid' really at most 1/4, is a product of 50 U(0,1) numbers really below 1e-18, "
+        "and does the gradient through n sigmoid layers really shrink like (1/4)^n "
         "(Hochreiter 1991; Glorot & Bengio 2010)?"
     ),
     run=run,

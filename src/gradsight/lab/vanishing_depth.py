@@ -389,7 +389,7 @@ EXPERIMENT = Experiment(
     title="Vanishing gradients against depth and activation",
     question=(
         "How fast does the back-propagated gradient fade with depth for sigmoid, tanh, ReLU, "
-        "leaky ReLU and ELU, and which deep nets still learn (seeds 001 and 004; Hochreiter "
+        "leaky ReLU and ELU, and which deep nets still learn (Hochreiter "
         "1991, Glorot & Bengio 2010, He et al. 2015)?"
     ),
     run=run,

@@ -3,7 +3,7 @@
 For a unit z_j = sum_i w_ji x_i + b_j, dL/dw_ji = (dL/dz_j) x_i. When every x_i > 0 (the
 outputs of a sigmoid, or raw pixel intensities) all entries of row j share the sign of
 dL/dz_j on each example: the row can only move towards all-up or all-down, and reaching a
-point that needs mixed signs takes a zig-zag of steps (seed 004; LeCun et al. 1998,
+point that needs mixed signs takes a zig-zag of steps (LeCun et al. 1998,
 "Efficient BackProp", sec. 4.3). tanh outputs and standardised inputs are centred at zero.
 
 We train a 2-hidden-layer MLP on digits with sigmoid or tanh units, on raw or standardised

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from gradsight.errors import InputError
 from gradsight.stop_signals import stops_deferred
 from gradsight.telemetry.history_html import history_html
+from gradsight.telemetry.run_files import METRICS, RUN_JSON
 
 COLUMNS = ("step", "name", "layer", "value")
 SCHEMA = pa.schema(
@@ -221,7 +222,7 @@ class History:
             ValueError: Parts, but none readable.
         """
         path = Path(path)
-        metrics_dir = path / "metrics" if (path / "metrics").is_dir() else path
+        metrics_dir = path / METRICS if (path / METRICS).is_dir() else path
         history = cls(metrics_dir)
         parts = history._part_files()
         if not parts:
@@ -242,7 +243,7 @@ class History:
             raise InputError(f"no readable metrics parts in {metrics_dir}")
         history._skipped = set(problems)
         history._parts = _highest_part(metrics_dir)
-        run_json = metrics_dir.parent / "run.json"
+        run_json = metrics_dir.parent / RUN_JSON
         if run_json.is_file():
             try:
                 meta = json.loads(run_json.read_text()).get("meta")

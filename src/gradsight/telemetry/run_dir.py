@@ -6,6 +6,8 @@ runs/NAME/
   metrics/part-000001.parquet   appended while training (see History.flush)
   figures/ findings.json report.html   written by later stages
 ```
+
+The names are those of `run_files`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from gradsight._version import __version__
 from gradsight.errors import InputError
 from gradsight.files import write_atomic
 from gradsight.telemetry.history import PART_GLOB
+from gradsight.telemetry.run_files import FIGURES, METRICS, RUN_JSON
 
 Status = Literal["running", "finished", "failed", "interrupted"]
 # A failed run's error, as stored in run.json, is cut to this length (a full disk leaves only
@@ -70,17 +73,17 @@ class RunDir:
 
     def __init__(self, path: str | Path, config: dict[str, Any], seed: int | None = None) -> None:
         self.path = Path(path)
-        if (self.path / "run.json").exists():
+        if (self.path / RUN_JSON).exists():
             raise FileExistsError(f"{self.path} already holds a run (run.json); choose another")
-        parts = list((self.path / "metrics").glob(PART_GLOB))
+        parts = list((self.path / METRICS).glob(PART_GLOB))
         if parts:
             raise FileExistsError(
                 f"{self.path} holds {len(parts)} metric parts but no run.json; "
                 "choose another run directory"
             )
         self.path.mkdir(parents=True, exist_ok=True)
-        self.metrics_dir = self.path / "metrics"
-        self.figures_dir = self.path / "figures"
+        self.metrics_dir = self.path / METRICS
+        self.figures_dir = self.path / FIGURES
         self._started = time.perf_counter()
         self.info: dict[str, Any] = {
             "status": "running",
@@ -142,7 +145,7 @@ class RunDir:
         place, in the blocks it already holds, so that the run's end is still recorded.
         """
         payload = (json.dumps(self.info, indent=2, default=repr) + "\n").encode()
-        file = self.path / "run.json"
+        file = self.path / RUN_JSON
         try:
             write_atomic(file, payload)
         except OSError as error:
@@ -167,7 +170,7 @@ def read_run(path: str | Path) -> dict[str, Any]:
         ValueError: run.json is not JSON, or not an object with a string "status" and an
             object (or null) "config"; the message names the file and the problem.
     """
-    file = Path(path) / "run.json"
+    file = Path(path) / RUN_JSON
     if not file.is_file():
         raise FileNotFoundError(f"{path} is not a run directory (no run.json)")
     try:
