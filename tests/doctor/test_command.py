@@ -7,9 +7,11 @@ import functools
 import importlib
 import inspect
 import json
+import sys
 from importlib.resources import files
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from gradsight.cli import app
@@ -151,3 +153,20 @@ def test_help_shows_examples_and_no_arguments_is_bad_input() -> None:
     )
     result = runner.invoke(app, ["doctor"])
     assert result.exit_code == BAD_INPUT and "give a CONFIG.toml" in result.output
+
+
+def test_a_user_module_in_the_working_directory_imports_and_sys_path_is_restored(
+    doctor_arguments, monkeypatch, tmp_path
+):
+    (tmp_path / "my_nets.py").write_text(
+        "from torch import nn\n\n"
+        "def build(seed=0):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(64, 10))\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    before = list(sys.path)
+    with pytest.raises(Captured):
+        doctor_command(model="my_nets:build", task="digits", progress=False)
+    assert isinstance(doctor_arguments["model"](seed=0), torch.nn.Sequential)
+    assert sys.path == before

@@ -11,7 +11,8 @@ import importlib
 import inspect
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -40,6 +41,23 @@ class Case:
     config: dict[str, Any] | None = None
     source: str = ""
     ignored: tuple[str, ...] = ()
+
+
+@contextmanager
+def working_directory_importable() -> Iterator[None]:
+    """The working directory on `sys.path` for the length of the block, as `python -m` puts it
+    there: a console script's `sys.path` lacks it, and the user's `pkg.module:build` lives
+    there. The doctor's worker processes (spawned) inherit the path while the block lasts, to
+    import the same module by name; afterwards `sys.path` is as it was."""
+    here = os.getcwd()
+    if "" in sys.path or here in sys.path:
+        yield
+        return
+    sys.path.insert(0, here)
+    try:
+        yield
+    finally:
+        sys.path.remove(here)
 
 
 def load_object(spec: str, what: str) -> Callable[..., Any]:
@@ -198,53 +216,51 @@ def doctor_command(
     from gradsight.doctor.config_diff import config_diffs
     from gradsight.doctor.core import doctor
 
-    # A console script's sys.path lacks the working directory, where users' modules live.
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    given = {"optimizer": optimizer, "lr": lr, "steps": steps, "batch_size": batch_size}
-    given = {k: v for k, v in given.items() if v is not None}
-    runner = _executor(executor, workers, address)
-    if run_dir is not None and Path(run_dir).exists() and not Path(run_dir).is_dir():
-        raise InputError(f"--run-dir {run_dir} is a file, not a folder")
-    sets = [*overrides, *(f"train.{k}={v!r}" for k, v in given.items())]
-    case = _case(config, model, task, sets if config is not None else overrides)
-    if case.ignored:
-        unused = ", ".join(case.ignored)
-        print(f"note: the doctor does not use [train] {unused}", file=sys.stderr)
-    train = {"steps": DEFAULT_STEPS, "batch_size": DEFAULT_BATCH_SIZE, **case.train}
-    prescription = doctor(
-        case.build,
-        case.task,
-        **{**train, **given},
-        seeds=seeds,
-        remedies=list(remedies) or "auto",
-        executor=runner,
-        progress=progress,
-    )
-    diffs = None
-    if case.config is not None:
-        diffs = config_diffs(prescription, case.config, case.build(seed=0), case.task)
-    written = ""
-    if run_dir is not None:
-        title = f"doctor: {Path(case.source).name}"
-        path = page.write(
-            prescription, run_dir, title=title, source=case.source, config_diffs=diffs
+    with working_directory_importable():
+        given = {"optimizer": optimizer, "lr": lr, "steps": steps, "batch_size": batch_size}
+        given = {k: v for k, v in given.items() if v is not None}
+        runner = _executor(executor, workers, address)
+        if run_dir is not None and Path(run_dir).exists() and not Path(run_dir).is_dir():
+            raise InputError(f"--run-dir {run_dir} is a file, not a folder")
+        sets = [*overrides, *(f"train.{k}={v!r}" for k, v in given.items())]
+        case = _case(config, model, task, sets if config is not None else overrides)
+        if case.ignored:
+            unused = ", ".join(case.ignored)
+            print(f"note: the doctor does not use [train] {unused}", file=sys.stderr)
+        train = {"steps": DEFAULT_STEPS, "batch_size": DEFAULT_BATCH_SIZE, **case.train}
+        prescription = doctor(
+            case.build,
+            case.task,
+            **{**train, **given},
+            seeds=seeds,
+            remedies=list(remedies) or "auto",
+            executor=runner,
+            progress=progress,
         )
-        written = f"doctor page: {path}\nprescription: {path.parent / page.JSON_NAME}"
-    if json_output:
-        print(to_json(page.record(prescription, diffs)))
+        diffs = None
+        if case.config is not None:
+            diffs = config_diffs(prescription, case.config, case.build(seed=0), case.task)
+        written = ""
+        if run_dir is not None:
+            title = f"doctor: {Path(case.source).name}"
+            path = page.write(
+                prescription, run_dir, title=title, source=case.source, config_diffs=diffs
+            )
+            written = f"doctor page: {path}\nprescription: {path.parent / page.JSON_NAME}"
+        if json_output:
+            print(to_json(page.record(prescription, diffs)))
+            if written:
+                print(written, file=sys.stderr)
+            return 0
+        print(prescription.summary(table=False))
+        if len(prescription.trials):
+            print()
+            print_trials(Console(), prescription)
+        if diffs and prescription.best in diffs:
+            print(_diff_text(prescription.best, diffs[prescription.best], case.source))
         if written:
-            print(written, file=sys.stderr)
+            print(written)
         return 0
-    print(prescription.summary(table=False))
-    if len(prescription.trials):
-        print()
-        print_trials(Console(), prescription)
-    if diffs and prescription.best in diffs:
-        print(_diff_text(prescription.best, diffs[prescription.best], case.source))
-    if written:
-        print(written)
-    return 0
 
 
 def _diff_text(name: str, lines: Sequence[str] | None, source: str) -> str:
