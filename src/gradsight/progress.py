@@ -122,3 +122,38 @@ class NotebookProgress(Progress):
                 self._handle = display(bundle, raw=True, display_id=True)
             else:
                 self._handle.update(bundle, raw=True)
+
+
+class ProgressBar:
+    """One task's bar on stderr (terminal or notebook, `make_progress`), as a context manager.
+
+    Args:
+        columns: rich progress columns.
+        total: The task's total (grow it with `add`).
+        enabled: False draws nothing anywhere.
+        fields: The task's first custom fields (e.g. `loss=math.nan` for `{task.fields[loss]}`).
+    """
+
+    def __init__(self, *columns: str | ProgressColumn, total: float, enabled: bool, **fields: Any):
+        self.progress = make_progress(*columns, console=Console(stderr=True), enabled=enabled)
+        self.task_id = self.progress.add_task("", total=total, **fields)
+
+    def update(self, completed: float, **fields: Any) -> None:
+        """Set how much is done (and custom fields)."""
+        self.progress.update(self.task_id, completed=completed, **fields)
+
+    def advance(self) -> None:
+        """One more done."""
+        self.progress.advance(self.task_id)
+
+    def add(self, more: float) -> None:
+        """Grow the total by `more`."""
+        total = self.progress.tasks[0].total or 0
+        self.progress.update(self.task_id, total=total + more)
+
+    def __enter__(self) -> ProgressBar:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)

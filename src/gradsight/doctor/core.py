@@ -14,7 +14,6 @@ import pickle
 from collections.abc import Sequence
 from functools import partial
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 from torch import nn
 from torch.utils.data import DataLoader
@@ -35,7 +34,7 @@ from gradsight.doctor.trial import (
 )
 from gradsight.errors import InputError
 from gradsight.executor import JOB_THREADS, Executor, torch_threads
-from gradsight.progress import make_progress
+from gradsight.progress import ProgressBar
 
 # Remedies tried with remedies="auto": the first this many distinct applicable ones.
 AUTO_REMEDIES = 5
@@ -47,23 +46,27 @@ def doctor(
     model_or_factory: nn.Module | ModelFactory,
     task_or_loader: Task | DataLoader | tuple,
     *,
+    # the data, when not a Task
     loss: str | None = None,
     holdout: float = 0.2,
+    # the baseline's training
     optimizer: str = "sgd",
     lr: float | None = None,
     momentum: float = 0.0,
     weight_decay: float = 0.0,
     clip_norm: float | None = None,
     steps: int = 300,
+    batch_size: int | None = 64,
+    device: str = "cpu",
+    # the trials
     seeds: int | Sequence[int] = 3,
     remedies: str | Sequence[str] = "auto",
-    batch_size: int | None = 64,
     max_remedies: int = AUTO_REMEDIES,
     combine: bool = True,
     follow_up: bool = True,
+    # where they run
     executor: Executor | str | None = None,
     progress: bool = False,
-    device: str = "cpu",
 ) -> Prescription:
     """Diagnose a model's training, try the remedies, and say which one measurably helps.
 
@@ -94,16 +97,16 @@ def doctor(
         holdout: For a loader or tensors: the fraction held out to compare remedies on.
         optimizer, lr, momentum, weight_decay, clip_norm: The baseline's training settings.
         steps: Optimizer steps of every run.
+        batch_size: Examples per step.
+        device: Where to train.
         seeds: How many seeds (0..n-1), or the seeds themselves.
         remedies: "auto", or remedy names; "a+b" is a combination.
-        batch_size: Examples per step.
         max_remedies: Remedies tried with "auto" (not counting the combination).
         combine: Also try the top two auto remedies together.
         follow_up: Try the follow-up round of step 5.
         executor: Where the runs go: an `Executor`, "local" or "ray", or None (serial, in
             this process). Every run uses one torch thread, so results do not depend on it.
         progress: Show a progress bar over the runs (on a terminal or in a notebook).
-        device: Where to train.
 
     Returns:
         A `Prescription`.
@@ -128,7 +131,8 @@ def doctor(
 
     # Trying each remedy once here (lr_find, layer-wise pretraining) runs on the jobs' one
     # thread too: tiny ops on several threads are slower, and far slower on a busy machine.
-    with _Bar(progress) as bar, torch_threads(JOB_THREADS):
+    columns = (TextColumn("[bold]doctor"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"))
+    with ProgressBar(*columns, total=0, enabled=progress) as bar, torch_threads(JOB_THREADS):
         bar.add(len(seeds))
         jobs = [Job((), seed, curvature=i == 0) for i, seed in enumerate(seeds)]
         baseline = executor.map(job, jobs, done=bar.advance)
@@ -174,7 +178,7 @@ def doctor(
 
 
 def _trials(
-    executor: Executor, job, chosen: Sequence[tuple[str, ...]], seeds: list[int], bar: _Bar
+    executor: Executor, job, chosen: Sequence[tuple[str, ...]], seeds: list[int], bar: ProgressBar
 ) -> Runs:
     """Every remedy x seed as one job, all in one `map` call; results grouped by remedy."""
     bar.add(len(chosen) * len(seeds))
@@ -221,37 +225,6 @@ def _source(model_or_factory: nn.Module | ModelFactory, executor: Executor) -> o
                 f"{error}"
             ) from None
     return model_or_factory
-
-
-class _Bar:
-    """A progress bar over the doctor's training runs (on a terminal or in a notebook)."""
-
-    def __init__(self, enabled: bool) -> None:
-        console = Console(stderr=True)
-        self.progress = make_progress(
-            TextColumn("[bold]doctor"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("runs"),
-            console=console,
-            enabled=enabled,
-            transient=True,
-        )
-        self.task_id = self.progress.add_task("doctor", total=0)
-
-    def add(self, runs: int) -> None:
-        total = self.progress.tasks[0].total or 0
-        self.progress.update(self.task_id, total=total + runs)
-
-    def advance(self) -> None:
-        self.progress.advance(self.task_id)
-
-    def __enter__(self) -> _Bar:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
 
 
 __all__ = ["AUTO_REMEDIES", "Prescription", "candidates", "doctor", "flow_ratio"]

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console
 from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 from torch import Tensor, nn
 
 from gradsight.data.task import Task
 from gradsight.errors import InputError
-from gradsight.progress import make_progress
+from gradsight.progress import ProgressBar
 from gradsight.stop_signals import stops_deferred
 from gradsight.telemetry.history import History
 from gradsight.telemetry.run_dir import RunDir
@@ -128,29 +127,33 @@ def fit(
     model: nn.Module,
     task: Task,
     *,
+    # the update rule
     optimizer: str = "sgd",
     lr: float | None = None,
     momentum: float = 0.0,
     nesterov: bool = False,
     weight_decay: float = 0.0,
-    l1: float = 0.0,
-    l2: float = 0.0,
-    batch_size: int | None = None,
+    optimizer_options: dict[str, Any] | None = None,
+    schedule: str = "constant",
+    schedule_options: dict[str, Any] | None = None,
+    # the budget
     steps: int | None = None,
     epochs: int | None = None,
-    schedule: str = "constant",
-    clip_norm: float | None = None,
-    clip_value: float | None = None,
-    eval_every: int | None = None,
+    batch_size: int | None = None,
     seed: int = 0,
     device: str = "cpu",
+    # regularisation and clipping
+    l1: float = 0.0,
+    l2: float = 0.0,
+    clip_norm: float | None = None,
+    clip_value: float | None = None,
+    # evaluation and records
+    eval_every: int | None = None,
     run_dir: str | Path | None = None,
-    callbacks: Sequence[Callback] = (),
-    optimizer_options: dict[str, Any] | None = None,
-    schedule_options: dict[str, Any] | None = None,
-    progress: bool = False,
     watch: bool | dict[str, Any] | None = None,
     sinks: Sequence[Any] = (),
+    callbacks: Sequence[Callback] = (),
+    progress: bool = False,
     config: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train `model` on `task` and evaluate it.
@@ -158,42 +161,45 @@ def fit(
     Each step: forward on a batch, data loss + optional l1/l2 penalty, backward, optional
     clipping (by value, then by global norm, torch.nn.utils), optimizer step, schedule step.
 
+    The options come in four groups, in this order: the update rule (optimizer to
+    schedule_options), the budget (steps to device), regularisation and clipping (l1 to
+    clip_value), and evaluation and records (eval_every to config).
+
     Args:
         model: Any nn.Module mapping the task's inputs to its outputs; trained in place.
         task: The problem (`gs.data.load`).
         optimizer: A name of `gradsight.train.OPTIMIZERS` (sgd, momentum, nag, adagrad,
-            rmsprop, adam, adamw, and those registered later).
+            rmsprop, adam, adamw, lamb, adam_no_bias_correction, and those registered later).
         lr: Learning rate; None takes the optimizer's default.
         momentum: Momentum for sgd/rmsprop (momentum and nag default to 0.9).
         nesterov: Nesterov momentum for sgd.
         weight_decay: The optimizer's weight decay (decoupled only for adamw).
-        l1: Weight of the loss penalty l1 * sum|w|.
-        l2: Weight of the loss penalty (l2 / 2) * sum w^2 (see `penalty`).
-        batch_size: Examples per step; None is full-batch gradient descent.
-        steps: Optimizer steps; give this or `epochs` (default 500 steps).
-        epochs: Passes over the training set, converted to steps.
+        optimizer_options: Other arguments of the torch.optim class (betas, eps, ...).
         schedule: constant, step, cosine, cyclic, one_cycle (see `schedules`) or hessian
             (lr = c / lambda_max on a fixed training batch, `gs.optim.HessianLR`).
-        clip_norm: Clip the global gradient norm to this value.
-        clip_value: Clip each gradient element to [-clip_value, clip_value].
-        eval_every: Evaluate on the test split every this many steps (and always at the end).
+        schedule_options: Arguments of the schedule (gamma, cycles, ...).
+        steps: Optimizer steps; give this or `epochs` (default 500 steps).
+        epochs: Passes over the training set, converted to steps.
+        batch_size: Examples per step; None is full-batch gradient descent.
         seed: Seeds batch order and the RNG used during training (dropout); the global RNG
             state is restored afterwards. The model's initial weights are the caller's.
         device: Where to train.
+        l1: Weight of the loss penalty l1 * sum|w|.
+        l2: Weight of the loss penalty (l2 / 2) * sum w^2 (see `penalty`).
+        clip_norm: Clip the global gradient norm to this value.
+        clip_value: Clip each gradient element to [-clip_value, clip_value].
+        eval_every: Evaluate on the test split every this many steps (and always at the end).
         run_dir: Write run.json and metric parts here (see `RunDir`).
-        callbacks: `Callback` objects called at start, after each step, at evaluations, at end.
-        optimizer_options: Other arguments of the torch.optim class (betas, eps, ...).
-        schedule_options: Arguments of the schedule (gamma, cycles, ...).
-        progress: Show a progress bar (on a terminal or in a Jupyter notebook).
         watch: Record per-layer statistics with `gs.watch`: True for its defaults, a dict of
             its options (every, updates_every, activations_every, ...), False for none; None
             (the default) watches when there is a run directory. Loss, lr and non-finite
             losses are always recorded; a non-finite loss or gradient stops training.
         sinks: Writers fed every recorded row as it is logged, with or without `watch`
-            (`gradsight.integrations.sinks.Sink`: `WandbSink`, `MlflowSink`, ...); closed
+            (`gradsight.telemetry.sink.Sink`: `WandbSink`, `MlflowSink`, ...); closed
             when training ends.
+        callbacks: `Callback` objects called at start, after each step, at evaluations, at end.
+        progress: Show a progress bar (on a terminal or in a Jupyter notebook).
         config: What to store as the run's config in run.json (default: these arguments).
-
     Returns:
         A `FitResult`.
     """
@@ -291,6 +297,16 @@ def _probe_batch(task: Task, batch_size: int | None) -> tuple[Tensor, Tensor]:
     return x[:n], y[:n]
 
 
+# The training bar: steps done, the latest loss, the time left.
+BAR_COLUMNS = (
+    TextColumn("[bold]training"),
+    BarColumn(),
+    TextColumn("{task.completed}/{task.total} steps"),
+    TextColumn("loss {task.fields[loss]:.4g}"),
+    TimeRemainingColumn(),
+)
+
+
 class _Loop:
     """The training loop's state and steps (kept apart from `fit`'s argument handling)."""
 
@@ -321,7 +337,7 @@ class _Loop:
         for callback in callbacks:
             callback.on_fit_start(state)
         try:
-            with _Bar(steps, progress) as bar:
+            with ProgressBar(*BAR_COLUMNS, total=steps, enabled=progress, loss=math.nan) as bar:
                 for step in range(steps):
                     state.step, state.loss = step, self.train_step()
                     watch.log(loss=state.loss)
@@ -379,31 +395,3 @@ class _Loop:
             "time_s": round(seconds, 3),
             "diverged": self.state.watch.nonfinite is not None,
         }
-
-
-class _Bar:
-    """A progress bar over training steps showing the latest loss (terminal or notebook)."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        console = Console(stderr=True)
-        self.progress = make_progress(
-            TextColumn("[bold]training"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} steps"),
-            TextColumn("loss {task.fields[loss]:.4g}"),
-            TimeRemainingColumn(),
-            console=console,
-            enabled=enabled,
-            transient=True,
-        )
-        self.task_id = self.progress.add_task("fit", total=total, loss=math.nan)
-
-    def update(self, completed: int, **fields: Any) -> None:
-        self.progress.update(self.task_id, completed=completed, **fields)
-
-    def __enter__(self) -> _Bar:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
