@@ -9,6 +9,25 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property-based tests: "ci" (the default) is bounded and reproducible; `pytest
+# --hypothesis-profile nightly` searches longer, from a fresh seed each time.
+settings.register_profile(
+    "ci",
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile(
+    "nightly",
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile("ci")
 
 # A watched training loop that runs until killed, printing every flushed step (every 10).
 ENDLESS_TRAINING = textwrap.dedent(
