@@ -1,8 +1,9 @@
-"""What an experiment is: its config, its claims, its result.
+"""What an experiment is: its config, its measurements, its claims, its result.
 
-An experiment is a name, a question and a `run(config) -> ExperimentResult` function; it
-measures, draws and checks its claims, and knows nothing of pages or the command line
-(`gradsight.lab.runner` writes those).
+An experiment is a name, a question and three functions: `measure(config) -> Measured`
+runs the grid, `claims(measured) -> list[Claim]` checks the theory on it, and
+`figures(measured) -> (figures, captions)` draws it; `Experiment.run` composes them. It
+knows nothing of pages or the command line (`gradsight.lab.runner` writes those).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -112,6 +114,7 @@ class Claim:
         numbers: The measured values behind the verdict (means, spreads, intervals).
         verdict: One line: the decision rule and what was measured.
         central: The experiment's main claim (the tests assert it holds).
+        name: The key of the `ClaimSpec` it was judged from ("" for a claim built by hand).
     """
 
     statement: str
@@ -119,6 +122,7 @@ class Claim:
     numbers: Mapping[str, Any]
     verdict: str
     central: bool = False
+    name: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN and infinities become None)."""
@@ -128,6 +132,7 @@ class Claim:
             "numbers": {k: _jsonable(v) for k, v in self.numbers.items()},
             "verdict": self.verdict,
             "central": self.central,
+            "name": self.name,
         }
 
 
@@ -168,18 +173,71 @@ class ExperimentResult:
     page: Path | None = None
 
 
+@dataclass
+class Measured:
+    """What an experiment's `measure` returns, and its `claims` and `figures` read.
+
+    Attributes:
+        tables: Tidy DataFrames of the measurements, saved in results.json.
+        params: The grid and budgets actually used (depths, steps, seeds, ...), shown on the page.
+        data: Anything else the claims or figures read (gradient flows, loss curves, run
+            values such as the deepest depth), not saved.
+    """
+
+    tables: dict[str, pd.DataFrame]
+    params: dict[str, Any]
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Figures = tuple[dict[str, Figure], dict[str, str]]
+
+
+def compose(
+    measure: Callable[[LabConfig], Measured],
+    claims: Callable[[Measured], list[Claim]],
+    figures: Callable[[Measured], Figures],
+    config: LabConfig,
+) -> ExperimentResult:
+    """Measure, check the claims, draw: the `ExperimentResult` of one run."""
+    measured = measure(config)
+    drawn, captions = figures(measured)
+    return ExperimentResult(
+        tables=measured.tables,
+        figures=drawn,
+        captions=captions,
+        claims=claims(measured),
+        params=measured.params,
+    )
+
+
 @dataclass(frozen=True)
 class Experiment:
     """One experiment of the lab.
 
+    Give either `measure`, `claims` and `figures` (`run` is then their composition) or a
+    `run` of your own.
+
     Attributes:
         name: The CLI name (`gradsight lab run NAME`), kebab-case.
         title: A short title for pages and tables.
-        question: One sentence: what it answers, citing the seed file and the paper.
+        question: One sentence: what it answers, citing the paper.
         run: Measures, draws and checks the claims for a `LabConfig`.
+        measure: Runs the grid for a `LabConfig`.
+        claims: Checks the claims on the measurements.
+        figures: Draws the measurements: figures and captions by file stem.
     """
 
     name: str
     title: str
     question: str
-    run: Callable[[LabConfig], ExperimentResult]
+    run: Callable[[LabConfig], ExperimentResult] | None = None
+    measure: Callable[[LabConfig], Measured] | None = None
+    claims: Callable[[Measured], list[Claim]] | None = None
+    figures: Callable[[Measured], Figures] | None = None
+
+    def __post_init__(self) -> None:
+        parts = (self.measure, self.claims, self.figures)
+        if self.run is None:
+            if any(p is None for p in parts):
+                raise InputError(f"{self.name}: give run, or measure, claims and figures")
+            object.__setattr__(self, "run", partial(compose, *parts))

@@ -1,0 +1,87 @@
+"""Claims as data: a claim's sentence and decision rule, written once, judged on measurements.
+
+An experiment states each claim of the theory as a module-level `ClaimSpec` whose sentence
+and rule are `str.format` templates, and its thresholds as named constants beside it:
+
+```python
+FACTOR_MAX = 0.5
+GEOMETRIC = ClaimSpec(
+    "geometric",
+    "The first/last gradient ratio of a sigmoid MLP falls geometrically with depth.",
+    rule="every seed's factor per layer < {factor_max:g}",
+    central=True,
+)
+
+def geometric(m: Measured) -> Claim:
+    factors = mean_spread(...)
+    return GEOMETRIC.judge(
+        factors.high < FACTOR_MAX,
+        {"factor per layer": factors},
+        f"ratio x{factors.mean:.3f} per layer",
+        factor_max=FACTOR_MAX,
+    )
+```
+
+The constant is the only place the number is written: the check reads it, the sentence is
+formatted from it, and the tests import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gradsight.lab.experiment import Claim, Measured
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    """A claim of the theory before it is measured.
+
+    Attributes:
+        name: A short kebab-case key, unique in its experiment (tests find claims by it); a
+            template too, when one spec is judged on several conditions.
+        statement: The checkable sentence, a `str.format` template.
+        rule: The decision rule, a template too; the verdict ends "held if RULE.".
+        central: The experiment's main claim (the tests assert it holds).
+    """
+
+    name: str
+    statement: str
+    rule: str
+    central: bool = False
+
+    def judge(
+        self,
+        held: bool,
+        numbers: Mapping[str, Any],
+        measured: str,
+        *,
+        central: bool | None = None,
+        **fields: Any,
+    ) -> Claim:
+        """The Claim: the templates filled from `fields`, the verdict "MEASURED; held if RULE.".
+
+        Args:
+            held: The rule applied to the measurements.
+            numbers: The measured values behind the verdict (spreads, intervals, counts).
+            measured: What was measured, in words and numbers.
+            central: Overrides the spec's `central` (one spec judged on several conditions,
+                one of them the experiment's main claim).
+            **fields: The thresholds and run values the templates name.
+        """
+        rule = self.rule.format(**fields)
+        return Claim(
+            self.statement.format(**fields),
+            held=bool(held),
+            numbers=numbers,
+            verdict=f"{measured}; held if {rule}.",
+            central=self.central if central is None else central,
+            name=self.name.format(**fields),
+        )
+
+
+def judge_all(checks: Sequence[Callable[[Measured], Claim]], measured: Measured) -> list[Claim]:
+    """Each check applied to the measurements, in order."""
+    return [check(measured) for check in checks]
