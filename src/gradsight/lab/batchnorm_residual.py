@@ -17,9 +17,10 @@ import pandas as pd
 
 from gradsight import data, models
 from gradsight.drawing import log_plot, new_figure
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
+from gradsight.lab.claims import ClaimSpec, judge_all
+from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
 from gradsight.lab.measure import first_last_ratio, preactivation_grad_norms
-from gradsight.stats import mean_spread
+from gradsight.stats import Spread, spread_where
 from gradsight.train import fit
 
 # variant -> (norm, residual)
@@ -37,6 +38,35 @@ LEARNED = 0.8
 CHANCE = 0.2
 # "Orders of magnitude": a remedy must raise the sigmoid net's ratio at least this much.
 RAISE = 1e3
+# A healthy gradient: the first/last ratio within [1 / RATIO_BAND, RATIO_BAND].
+RATIO_BAND = 100.0
+
+RATIO_RAISED = ClaimSpec(
+    "ratio-raised",
+    "Batch norm and residual connections (alone or together) raise the first/last gradient "
+    "ratio of a {depth}-layer sigmoid net by orders of magnitude.",
+    rule="each is >= {raise_:.0e} x plain in every seed",
+    central=True,
+)
+SIGMOID_LEARNS = ClaimSpec(
+    "sigmoid-learns",
+    "With either remedy the {depth}-layer sigmoid net learns digits (accuracy >= {learned:g}) "
+    "while the plain one stays near chance.",
+    rule="every remedied seed >= {learned:g} and every plain seed < {chance:g}",
+    central=True,
+)
+RELU_BATCH_NORM = ClaimSpec(
+    "relu-batch-norm",
+    "Batch norm (alone or with residual connections) also helps the {depth}-layer ReLU net: "
+    "its accuracy exceeds the plain net's.",
+    rule="every seed with batch norm beats every plain seed",
+)
+RELU_RESIDUAL = ClaimSpec(
+    "relu-residual",
+    "Residual connections alone keep the {depth}-layer ReLU net's gradient healthy (ratio "
+    "within {low:g} to {high:g}) and its accuracy above the plain net's.",
+    rule="every seed's ratio is within [{low:g}, {high:g}] and every seed beats every plain seed",
+)
 
 
 def _trial(task, depth: int, steps: int, point: tuple[str, str, int]) -> tuple[dict, np.ndarray]:
@@ -85,106 +115,13 @@ def _runs(config: LabConfig, depth: int, steps: int) -> tuple[pd.DataFrame, dict
     return pd.DataFrame([row for row, _ in trials]), flows
 
 
-def run(config: LabConfig) -> ExperimentResult:
+def measure(config: LabConfig) -> Measured:
+    """Every (activation, variant, seed): gradient flow at init, then trained."""
     depth = config.pick(20, 30)
     steps = config.pick(300, 1000)
     frame, flows = _runs(config, depth, steps)
-    by = frame.set_index(["activation", "variant"]).sort_index()
-
-    def spread(activation: str, variant: str, column: str):
-        return mean_spread(by.loc[(activation, variant), column])
-
-    claims = []
-    plain = spread("sigmoid", "plain", "ratio_init")
-    remedied = {v: spread("sigmoid", v, "ratio_init") for v in VARIANTS if v != "plain"}
-    claims.append(
-        Claim(
-            f"Batch norm and residual connections (alone or together) raise the first/last "
-            f"gradient ratio of a {depth}-layer sigmoid net by orders of magnitude.",
-            held=all(s.low >= RAISE * plain.high for s in remedied.values()),
-            numbers={"plain": plain, **remedied},
-            verdict=(
-                f"plain {plain.mean:.1e}; "
-                + ", ".join(f"{v} {s.mean:.2g}" for v, s in remedied.items())
-                + f"; held if each is >= {RAISE:.0e} x plain in every seed."
-            ),
-            central=True,
-        )
-    )
-    plain_acc = spread("sigmoid", "plain", "test_accuracy")
-    accs = {v: spread("sigmoid", v, "test_accuracy") for v in VARIANTS if v != "plain"}
-    claims.append(
-        Claim(
-            f"With either remedy the {depth}-layer sigmoid net learns digits (accuracy >= "
-            f"{LEARNED}) while the plain one stays near chance.",
-            held=plain_acc.high < CHANCE and all(s.low >= LEARNED for s in accs.values()),
-            numbers={"plain accuracy": plain_acc, **{f"{v} accuracy": s for v, s in accs.items()}},
-            verdict=(
-                f"after {steps} SGD steps: plain {plain_acc.mean:.2f}, "
-                + ", ".join(f"{v} {s.mean:.2f}" for v, s in accs.items())
-                + "."
-            ),
-            central=True,
-        )
-    )
-    relu_plain = spread("relu", "plain", "test_accuracy")
-    relu_bn = {v: spread("relu", v, "test_accuracy") for v in ("batch norm", "both")}
-    claims.append(
-        Claim(
-            f"Batch norm (alone or with residual connections) also helps the {depth}-layer ReLU "
-            "net: its accuracy exceeds the plain net's.",
-            held=all(s.low > relu_plain.high for s in relu_bn.values()),
-            numbers={
-                "plain accuracy": relu_plain,
-                **{f"{v} accuracy": s for v, s in relu_bn.items()},
-            },
-            verdict=(
-                f"plain {relu_plain.mean:.2f} vs "
-                + ", ".join(f"{v} {s.mean:.2f}" for v, s in relu_bn.items())
-                + "; held if every seed with batch norm beats every plain seed."
-            ),
-        )
-    )
-    res_ratio = spread("relu", "residual", "ratio_init")
-    res_acc = spread("relu", "residual", "test_accuracy")
-    claims.append(
-        Claim(
-            f"Residual connections alone keep the {depth}-layer ReLU net's gradient healthy "
-            "(ratio within 1e-2 to 1e2) and its accuracy above the plain net's.",
-            held=res_ratio.low >= 1e-2 and res_ratio.high <= 1e2 and res_acc.low > relu_plain.high,
-            numbers={
-                "ratio": res_ratio,
-                "accuracy": res_acc,
-                "plain accuracy": relu_plain,
-                "diverged": int(by.loc[("relu", "residual"), "diverged"].sum()),
-            },
-            verdict=(
-                f"ratio {res_ratio.mean:.2g}, accuracy {res_acc.mean:.2f}: with He init each block "
-                "adds a branch as large as its input, so the variance doubles per block and the "
-                "net explodes; residual nets need a scaled branch or normalisation (Hanin & "
-                "Rolnick 2018; Zhang et al. 2019, Fixup)."
-                if not (res_ratio.low >= 1e-2 and res_ratio.high <= 1e2)
-                else f"ratio {res_ratio.mean:.2g}, accuracy {res_acc.mean:.2f}."
-            ),
-        )
-    )
-
-    figures = {
-        "gradient_flow": _flow_figure(flows, depth, config.seed_list[0]),
-        "accuracy": _accuracy_figure(frame, steps),
-    }
-    captions = {
-        "gradient_flow": f"||dL/dz_l|| per Linear layer at init, relative to the output "
-        f"layer's, for the {depth}-layer nets (seed {config.seed_list[0]}). The plain sigmoid "
-        "net's staircase flattens with batch norm or a residual path.",
-        "accuracy": f"Test accuracy on digits after {steps} SGD steps (lr {LR}); bars: mean, "
-        "whiskers: min to max over seeds. Chance is 0.1.",
-    }
-    return ExperimentResult(
+    return Measured(
         tables={"runs": frame},
-        figures=figures,
-        captions=captions,
-        claims=claims,
         params={
             "depth": depth,
             "width": WIDTH,
@@ -195,7 +132,101 @@ def run(config: LabConfig) -> ExperimentResult:
             "seeds": config.seed_list,
             "task": "digits",
         },
+        data={"flows": flows, "seed": config.seed_list[0]},
     )
+
+
+def _spreads(m: Measured, activation: str, variants, column: str) -> dict[str, Spread]:
+    """The spread over seeds of `column` for each variant."""
+    frame = m.tables["runs"]
+    return {v: spread_where(frame, column, activation=activation, variant=v) for v in variants}
+
+
+REMEDIES = [v for v in VARIANTS if v != "plain"]
+
+
+def sigmoid_ratio_raised(m: Measured) -> Claim:
+    plain = _spreads(m, "sigmoid", ["plain"], "ratio_init")["plain"]
+    remedied = _spreads(m, "sigmoid", REMEDIES, "ratio_init")
+    return RATIO_RAISED.judge(
+        all(s.low >= RAISE * plain.high for s in remedied.values()),
+        {"plain": plain, **remedied},
+        f"plain {plain.mean:.1e}; " + ", ".join(f"{v} {s.mean:.2g}" for v, s in remedied.items()),
+        depth=m.params["depth"],
+        raise_=RAISE,
+    )
+
+
+def sigmoid_learns(m: Measured) -> Claim:
+    plain = _spreads(m, "sigmoid", ["plain"], "test_accuracy")["plain"]
+    accs = _spreads(m, "sigmoid", REMEDIES, "test_accuracy")
+    return SIGMOID_LEARNS.judge(
+        plain.high < CHANCE and all(s.low >= LEARNED for s in accs.values()),
+        {"plain accuracy": plain, **{f"{v} accuracy": s for v, s in accs.items()}},
+        f"after {m.params['steps']} SGD steps: plain {plain.mean:.2f}, "
+        + ", ".join(f"{v} {s.mean:.2f}" for v, s in accs.items()),
+        depth=m.params["depth"],
+        learned=LEARNED,
+        chance=CHANCE,
+    )
+
+
+def relu_batch_norm(m: Measured) -> Claim:
+    plain = _spreads(m, "relu", ["plain"], "test_accuracy")["plain"]
+    bn = _spreads(m, "relu", ["batch norm", "both"], "test_accuracy")
+    return RELU_BATCH_NORM.judge(
+        all(s.low > plain.high for s in bn.values()),
+        {"plain accuracy": plain, **{f"{v} accuracy": s for v, s in bn.items()}},
+        f"plain {plain.mean:.2f} vs " + ", ".join(f"{v} {s.mean:.2f}" for v, s in bn.items()),
+        depth=m.params["depth"],
+    )
+
+
+def relu_residual(m: Measured) -> Claim:
+    ratio = _spreads(m, "relu", ["residual"], "ratio_init")["residual"]
+    acc = _spreads(m, "relu", ["residual"], "test_accuracy")["residual"]
+    plain = _spreads(m, "relu", ["plain"], "test_accuracy")["plain"]
+    frame = m.tables["runs"]
+    diverged = frame[(frame.activation == "relu") & (frame.variant == "residual")].diverged
+    healthy = ratio.low >= 1 / RATIO_BAND and ratio.high <= RATIO_BAND
+    why = (
+        ": with He init each block adds a branch as large as its input, so the variance "
+        "doubles per block and the net explodes; residual nets need a scaled branch or "
+        "normalisation (Hanin & Rolnick 2018; Zhang et al. 2019, Fixup)"
+    )
+    return RELU_RESIDUAL.judge(
+        healthy and acc.low > plain.high,
+        {"ratio": ratio, "accuracy": acc, "plain accuracy": plain, "diverged": int(diverged.sum())},
+        f"ratio {ratio.mean:.2g}, accuracy {acc.mean:.2f}" + ("" if healthy else why),
+        depth=m.params["depth"],
+        low=1 / RATIO_BAND,
+        high=RATIO_BAND,
+    )
+
+
+CHECKS = (sigmoid_ratio_raised, sigmoid_learns, relu_batch_norm, relu_residual)
+
+
+def claims(m: Measured) -> list[Claim]:
+    """The claims of `CHECKS`, judged on the measurements."""
+    return judge_all(CHECKS, m)
+
+
+def figures(m: Measured) -> Figures:
+    """Gradient flow at init, and test accuracy, of every variant."""
+    depth, steps, seed = m.params["depth"], m.params["steps"], m.data["seed"]
+    drawn = {
+        "gradient_flow": _flow_figure(m.data["flows"], depth, seed),
+        "accuracy": _accuracy_figure(m.tables["runs"], steps),
+    }
+    captions = {
+        "gradient_flow": f"||dL/dz_l|| per Linear layer at init, relative to the output "
+        f"layer's, for the {depth}-layer nets (seed {seed}). The plain sigmoid "
+        "net's staircase flattens with batch norm or a residual path.",
+        "accuracy": f"Test accuracy on digits after {steps} SGD steps (lr {LR}); bars: mean, "
+        "whiskers: min to max over seeds. Chance is 0.1.",
+    }
+    return drawn, captions
 
 
 def _flow_figure(flows: dict, depth: int, seed: int):
@@ -251,5 +282,7 @@ EXPERIMENT = Experiment(
         "Do batch norm and residual connections restore the gradient flow and the training of "
         "deep sigmoid and ReLU nets (Ioffe & Szegedy 2015, He et al. 2016)?"
     ),
-    run=run,
+    measure=measure,
+    claims=claims,
+    figures=figures,
 )

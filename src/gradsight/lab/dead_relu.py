@@ -23,9 +23,10 @@ from torch import Tensor, nn
 
 from gradsight import data, models
 from gradsight.drawing import new_figure
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
+from gradsight.lab.claims import ClaimSpec, judge_all
+from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
 from gradsight.models.activations import ACTIVATIONS as ACTIVATION_CLASSES
-from gradsight.stats import mean_and_range, mean_spread
+from gradsight.stats import mean_and_range, mean_spread, spread_where
 from gradsight.train import fit
 from gradsight.train.callbacks import Callback, FitState
 
@@ -46,6 +47,42 @@ PROBE = 512
 KILLED = 0.3
 # "Alive": at most this fraction dead.
 ALIVE = 0.01
+# At the small learning rate ReLU keeps all but this fraction of its units, on every seed.
+SMALL_LR_DEAD = 0.05
+
+LARGE_LR_KILLS = ClaimSpec(
+    "large-lr-kills",
+    "A large learning rate kills ReLU units: with Adam at lr {large_lr:g} at least "
+    "{killed:.0%} of the units end dead, against under {small_dead:.0%} at lr {small_lr:g}.",
+    rule="every large-lr seed >= {killed:g} and every small-lr seed < {small_dead:g}",
+    central=True,
+)
+NEGATIVE_BIAS_KILLS = ClaimSpec(
+    "negative-bias-kills",
+    "Negative biases (b = {bias:g}) kill ReLU units at init, and they stay dead: at least "
+    "{killed:.0%} dead before and after training.",
+    rule="every seed >= {killed:g} dead at init and after training",
+    central=True,
+)
+VARIANTS_ALIVE = ClaimSpec(
+    "variants-alive",
+    "Leaky ReLU, ELU, PReLU and RReLU keep their units alive under every condition (at most "
+    "{alive:.0%} dead at any probe).",
+    rule="every variant's largest dead fraction <= {alive:g}",
+)
+SLOPED_NEVER_DIE = ClaimSpec(
+    "sloped-never-die",
+    "Leaky ReLU, PReLU and RReLU, whose slope for z < 0 never reaches zero, have no dead "
+    "units under any condition.",
+    rule="the largest dead fraction <= {alive:g}",
+    central=True,
+)
+VARIANTS_LEARN = ClaimSpec(
+    "variants-learn",
+    "At the large learning rate every variant ends with a higher test accuracy than ReLU, its "
+    "dead units no longer learning.",
+    rule="every variant's mean accuracy > ReLU's",
+)
 
 
 def dead_fraction(model: nn.Module, x: Tensor) -> float:
@@ -149,110 +186,12 @@ def _runs(config: LabConfig, steps: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rows), pd.DataFrame([r for _, curve in trials for r in curve])
 
 
-def run(config: LabConfig) -> ExperimentResult:
+def measure(config: LabConfig) -> Measured:
+    """Every (activation, condition, seed) trained, its dead fraction probed on the way."""
     steps = config.pick(300, 1500)
     frame, curves = _runs(config, steps)
-    by = frame.set_index(["activation", "condition"]).sort_index()
-
-    def spread(activation: str, condition: str, column: str = "dead_final"):
-        return mean_spread(by.loc[(activation, condition), column])
-
-    claims = []
-    small, large = spread("relu", "small lr"), spread("relu", "large lr")
-    claims.append(
-        Claim(
-            f"A large learning rate kills ReLU units: with Adam at lr "
-            f"{CONDITIONS['large lr'][0]} at least {KILLED:.0%} of the units end dead, against "
-            f"under 5% at lr {CONDITIONS['small lr'][0]}.",
-            held=large.low >= KILLED and small.high < 0.05,
-            numbers={"dead, large lr": large, "dead, small lr": small},
-            verdict=(
-                f"dead fraction {large.mean:.2f} (min over seeds {large.low:.2f}) at the large "
-                f"lr vs {small.mean:.3f} (max {small.high:.3f}) at the small one, after "
-                f"{steps} steps."
-            ),
-            central=True,
-        )
-    )
-    init, final = spread("relu", "negative bias", "dead_init"), spread("relu", "negative bias")
-    claims.append(
-        Claim(
-            f"Negative biases (b = {CONDITIONS['negative bias'][1]}) kill ReLU units at init, "
-            f"and they stay dead: at least {KILLED:.0%} dead before and after training.",
-            held=init.low >= KILLED and final.low >= KILLED,
-            numbers={"dead at init": init, "dead after training": final},
-            verdict=(
-                f"{init.mean:.2f} dead at init, {final.mean:.2f} after {steps} steps "
-                f"(min over seeds {min(init.low, final.low):.2f})."
-            ),
-            central=True,
-        )
-    )
-    variants = frame[frame.activation != "relu"]
-    worst = variants.groupby("activation")["dead_max"].max()
-    claims.append(
-        Claim(
-            "Leaky ReLU, ELU, PReLU and RReLU keep their units alive under every condition "
-            f"(at most {ALIVE:.0%} dead at any probe).",
-            held=bool((worst <= ALIVE).all()),
-            numbers={"largest dead fraction": worst.to_dict()},
-            verdict=(
-                "largest dead fraction over conditions, seeds and probes: "
-                + ", ".join(f"{a} {v:.3f}" for a, v in worst.items())
-                + (
-                    ""
-                    if worst.get("elu", 0.0) <= ALIVE
-                    else "; ELU's exp(z) underflows to 0 in float32 once z < -104, so its "
-                    "units die too when a large step drives z that low"
-                )
-                + "."
-            ),
-        )
-    )
-    sloped = variants[variants.activation.isin(SLOPED)]
-    sloped_worst = mean_spread(sloped.groupby("seed")["dead_max"].max())
-    claims.append(
-        Claim(
-            "Leaky ReLU, PReLU and RReLU, whose slope for z < 0 never reaches zero, have no "
-            "dead units under any condition.",
-            held=sloped_worst.high <= ALIVE,
-            numbers={"largest dead fraction per seed": sloped_worst},
-            verdict=(
-                f"largest dead fraction {sloped_worst.high:.3f} over "
-                f"{len(sloped)} runs (held if <= {ALIVE})."
-            ),
-            central=True,
-        )
-    )
-    acc = {a: spread(a, "large lr", "test_accuracy") for a in ACTIVATIONS}
-    claims.append(
-        Claim(
-            "At the large learning rate every variant ends with a higher test accuracy than "
-            "ReLU, its dead units no longer learning.",
-            held=all(acc[a].mean > acc["relu"].mean for a in ACTIVATIONS if a != "relu"),
-            numbers={f"accuracy, {a}": s for a, s in acc.items()},
-            verdict=", ".join(f"{a} {s.mean:.2f}" for a, s in acc.items())
-            + f" (mean test accuracy, lr {CONDITIONS['large lr'][0]}).",
-        )
-    )
-
-    figures = {
-        "dead_over_training": _curve_figure(curves),
-        "dead_final": _bar_figure(frame, steps),
-    }
-    captions = {
-        "dead_over_training": "Fraction of dead hidden units (derivative 0 on all "
-        f"{PROBE} probe examples) during training, mean over seeds, band: min to max. ReLU "
-        "alone loses units at the large learning rate and never recovers those the negative "
-        "bias killed.",
-        "dead_final": f"Dead fraction after {steps} steps per activation and condition (mean "
-        "over seeds, bars: min to max).",
-    }
-    return ExperimentResult(
+    return Measured(
         tables={"runs": frame, "curves": curves},
-        figures=figures,
-        captions=captions,
-        claims=claims,
         params={
             "activations": list(ACTIVATIONS),
             "conditions (adam lr, bias init)": CONDITIONS,
@@ -264,6 +203,108 @@ def run(config: LabConfig) -> ExperimentResult:
             "task": "digits",
         },
     )
+
+
+def large_lr_kills(m: Measured) -> Claim:
+    frame = m.tables["runs"]
+    small = spread_where(frame, "dead_final", activation="relu", condition="small lr")
+    large = spread_where(frame, "dead_final", activation="relu", condition="large lr")
+    return LARGE_LR_KILLS.judge(
+        large.low >= KILLED and small.high < SMALL_LR_DEAD,
+        {"dead, large lr": large, "dead, small lr": small},
+        f"dead fraction {large.mean:.2f} (min over seeds {large.low:.2f}) at the large lr vs "
+        f"{small.mean:.3f} (max {small.high:.3f}) at the small one, after "
+        f"{m.params['steps']} steps",
+        large_lr=CONDITIONS["large lr"][0],
+        small_lr=CONDITIONS["small lr"][0],
+        killed=KILLED,
+        small_dead=SMALL_LR_DEAD,
+    )
+
+
+def negative_bias_kills(m: Measured) -> Claim:
+    frame = m.tables["runs"]
+    init = spread_where(frame, "dead_init", activation="relu", condition="negative bias")
+    final = spread_where(frame, "dead_final", activation="relu", condition="negative bias")
+    return NEGATIVE_BIAS_KILLS.judge(
+        init.low >= KILLED and final.low >= KILLED,
+        {"dead at init": init, "dead after training": final},
+        f"{init.mean:.2f} dead at init, {final.mean:.2f} after {m.params['steps']} steps "
+        f"(min over seeds {min(init.low, final.low):.2f})",
+        bias=CONDITIONS["negative bias"][1],
+        killed=KILLED,
+    )
+
+
+def variants_alive(m: Measured) -> Claim:
+    frame = m.tables["runs"]
+    worst = frame[frame.activation != "relu"].groupby("activation")["dead_max"].max()
+    elu_died = worst.get("elu", 0.0) > ALIVE
+    return VARIANTS_ALIVE.judge(
+        bool((worst <= ALIVE).all()),
+        {"largest dead fraction": worst.to_dict()},
+        "largest dead fraction over conditions, seeds and probes: "
+        + ", ".join(f"{a} {v:.3f}" for a, v in worst.items())
+        + (
+            "; ELU's exp(z) underflows to 0 in float32 once z < -104, so its units die too "
+            "when a large step drives z that low"
+            if elu_died
+            else ""
+        ),
+        alive=ALIVE,
+    )
+
+
+def sloped_never_die(m: Measured) -> Claim:
+    frame = m.tables["runs"]
+    sloped = frame[frame.activation.isin(SLOPED)]
+    worst = mean_spread(sloped.groupby("seed")["dead_max"].max())
+    return SLOPED_NEVER_DIE.judge(
+        worst.high <= ALIVE,
+        {"largest dead fraction per seed": worst},
+        f"largest dead fraction {worst.high:.3f} over {len(sloped)} runs",
+        alive=ALIVE,
+    )
+
+
+def variants_learn(m: Measured) -> Claim:
+    frame = m.tables["runs"]
+    acc = {
+        a: spread_where(frame, "test_accuracy", activation=a, condition="large lr")
+        for a in ACTIVATIONS
+    }
+    return VARIANTS_LEARN.judge(
+        all(acc[a].mean > acc["relu"].mean for a in ACTIVATIONS if a != "relu"),
+        {f"accuracy, {a}": s for a, s in acc.items()},
+        ", ".join(f"{a} {s.mean:.2f}" for a, s in acc.items())
+        + f" (mean test accuracy, lr {CONDITIONS['large lr'][0]})",
+    )
+
+
+CHECKS = (large_lr_kills, negative_bias_kills, variants_alive, sloped_never_die, variants_learn)
+
+
+def claims(m: Measured) -> list[Claim]:
+    """The claims of `CHECKS`, judged on the measurements."""
+    return judge_all(CHECKS, m)
+
+
+def figures(m: Measured) -> Figures:
+    """The dead fraction during training, and after it."""
+    steps = m.params["steps"]
+    drawn = {
+        "dead_over_training": _curve_figure(m.tables["curves"]),
+        "dead_final": _bar_figure(m.tables["runs"], steps),
+    }
+    captions = {
+        "dead_over_training": "Fraction of dead hidden units (derivative 0 on all "
+        f"{PROBE} probe examples) during training, mean over seeds, band: min to max. ReLU "
+        "alone loses units at the large learning rate and never recovers those the negative "
+        "bias killed.",
+        "dead_final": f"Dead fraction after {steps} steps per activation and condition (mean "
+        "over seeds, bars: min to max).",
+    }
+    return drawn, captions
 
 
 def _curve_figure(curves: pd.DataFrame):
@@ -314,5 +355,7 @@ EXPERIMENT = Experiment(
         "ReLU, ELU, PReLU and RReLU keep them alive (Maas et al. 2013, "
         "He et al. 2015, Xu et al. 2015, Clevert et al. 2016)?"
     ),
-    run=run,
+    measure=measure,
+    claims=claims,
+    figures=figures,
 )

@@ -19,7 +19,8 @@ from torch import nn
 
 from gradsight import data, models
 from gradsight.drawing import log_plot, new_figure
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
+from gradsight.lab.claims import ClaimSpec, judge_all
+from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
 from gradsight.lab.measure import output_stds
 from gradsight.stats import mean_spread
 from gradsight.train import fit
@@ -42,6 +43,51 @@ LR = 0.002
 BATCH = 64
 LEARNED = 0.7
 CHANCE = 0.2
+# Xavier with ReLU: every seed's std factor per layer lies in this range (1/sqrt 2 = 0.707),
+# and the last layer's std ratio is below XAVIER_LAST_MAX.
+XAVIER_FACTOR_RANGE = (0.6, 0.8)
+XAVIER_LAST_MAX = 1e-3
+# He with ReLU keeps the last layer's std ratio within [1 / HE_BAND, HE_BAND]; Xavier with
+# tanh keeps it above 1 / TANH_BAND.
+HE_BAND = 4.0
+TANH_BAND = 10.0
+# The naive scales: the last layer's std ratio below VANISHED, or above EXPLODED.
+VANISHED = 1e-10
+EXPLODED = 1e10
+
+XAVIER_HALVES = ClaimSpec(
+    "xavier-halves",
+    "With ReLU, Xavier init halves the variance at every layer: after {hidden} layers the std "
+    "is about 2^-{half} of the input's (He et al. 2015).",
+    rule="every seed's factor is in [{low:g}, {high:g}] and its ratio < {last_max:g}",
+    central=True,
+)
+HE_KEEPS = ClaimSpec(
+    "he-keeps",
+    "With ReLU, He init keeps the std: at layer {hidden} it is within a factor {band:g} of the "
+    "input's.",
+    rule="every seed's ratio is in [{low:g}, {band:g}]",
+    central=True,
+)
+NAIVE_SCALES = ClaimSpec(
+    "naive-scales",
+    "Naive scales fail both ways: N(0, 0.01) makes the ReLU signal vanish, N(0, 1) makes it "
+    "explode.",
+    rule="every N(0, 0.01) seed < {vanished:g} and every N(0, 1) seed > {exploded:g}",
+)
+TANH_XAVIER = ClaimSpec(
+    "tanh-xavier",
+    "With tanh, Xavier init keeps the std within a factor {band:g} over {hidden} layers "
+    "(Glorot & Bengio 2010).",
+    rule="every seed's ratio >= {low:g}",
+)
+ONLY_HE_LEARNS = ClaimSpec(
+    "only-he-learns",
+    "Trained with momentum SGD, the {depth}-layer ReLU net learns digits with He init and "
+    "stays at chance with N(0, 0.01), N(0, 1) and Xavier.",
+    rule="he >= {learned:g} and the others < {chance:g} in every seed",
+    central=True,
+)
 
 
 def _stds(config: LabConfig, x) -> pd.DataFrame:
@@ -116,121 +162,16 @@ def _training(config: LabConfig, task, steps: int) -> tuple[pd.DataFrame, dict]:
     return pd.DataFrame([row for row, _ in trials]), curves
 
 
-def run(config: LabConfig) -> ExperimentResult:
+def measure(config: LabConfig) -> Measured:
+    """Activation stds at init for every (activation, init), and the ReLU net trained."""
     task = data.load("digits", seed=0)
-    x = task.x_train[:256]
     # A budget, the same in both modes: He reaches 0.84 to 0.91 by step 300 (4 seeds);
     # Xavier starts to move after about 500 steps.
     steps = config.pick(400, 500)
-    stds = _stds(config, x)
+    stds = _stds(config, task.x_train[:256])
     training, curves = _training(config, task, steps)
-
-    def last(activation: str, init: str) -> pd.Series:
-        s = stds[(stds.activation == activation) & (stds.init == init)]
-        return s[s.layer == HIDDEN].set_index("seed")["std_ratio"]
-
-    def factor(activation: str, init: str) -> list[float]:
-        """Per-layer std factor (std_30 / std_1)^(1/29), one per seed."""
-        s = stds[(stds.activation == activation) & (stds.init == init)]
-        return [
-            (g["std"].iloc[-1] / g["std"].iloc[0]) ** (1 / (HIDDEN - 1))
-            for _, g in s.groupby("seed")
-        ]
-
-    claims = []
-    xf = mean_spread(factor("relu", "xavier"))
-    xl = mean_spread(last("relu", "xavier"))
-    claims.append(
-        Claim(
-            f"With ReLU, Xavier init halves the variance at every layer: after {HIDDEN} layers the "
-            f"std is about 2^-{HIDDEN // 2} of the input's (He et al. 2015).",
-            held=xf.low >= 0.6 and xf.high <= 0.8 and xl.high < 1e-3,
-            numbers={
-                "std factor per layer": xf,
-                "1/sqrt(2)": 1 / math.sqrt(2),
-                f"std ratio at layer {HIDDEN}": xl,
-                f"2^-{HIDDEN // 2}": 2.0 ** -(HIDDEN // 2),
-            },
-            verdict=(
-                f"std x{xf.mean:.3f} per layer (1/sqrt 2 = 0.707), layer {HIDDEN} at "
-                f"{xl.mean:.1e} of the input (2^-{HIDDEN // 2} = {2.0 ** -(HIDDEN // 2):.1e}); "
-                "held if every seed's factor is in [0.6, 0.8] and the ratio < 1e-3."
-            ),
-            central=True,
-        )
-    )
-    he = last("relu", "he")
-    hs = mean_spread(he)
-    claims.append(
-        Claim(
-            f"With ReLU, He init keeps the std: at layer {HIDDEN} it is within a factor 4 of the "
-            "input's.",
-            held=bool(((he >= 0.25) & (he <= 4)).all()),
-            numbers={f"std ratio at layer {HIDDEN}": hs},
-            verdict=f"ratio {hs.mean:.2f} ({hs.low:.2f} to {hs.high:.2f} over seeds).",
-            central=True,
-        )
-    )
-    small, large = mean_spread(last("relu", "N(0, 0.01)")), mean_spread(last("relu", "N(0, 1)"))
-    claims.append(
-        Claim(
-            "Naive scales fail both ways: N(0, 0.01) makes the ReLU signal vanish, "
-            "N(0, 1) makes it explode.",
-            held=small.high < 1e-10 and large.low > 1e10,
-            numbers={"N(0, 0.01) ratio": small, "N(0, 1) ratio": large},
-            verdict=f"layer {HIDDEN}: {small.mean:.1e} and {large.mean:.1e} of the input's std.",
-        )
-    )
-    tx = mean_spread(last("tanh", "xavier"))
-    claims.append(
-        Claim(
-            f"With tanh, Xavier init keeps the std within a factor 10 over {HIDDEN} layers "
-            "(Glorot & Bengio 2010).",
-            held=tx.low >= 0.1,
-            numbers={f"std ratio at layer {HIDDEN}": tx},
-            verdict=(
-                f"ratio {tx.mean:.3f} ({tx.low:.3f} to {tx.high:.3f} over seeds); held if >= 0.1."
-            ),
-        )
-    )
-    acc = training.groupby("init")["test_accuracy"]
-    he_acc = mean_spread(acc.get_group("he"))
-    others = {k: mean_spread(acc.get_group(k)) for k in INITS if k != "he"}
-    claims.append(
-        Claim(
-            f"Trained with momentum SGD, the {HIDDEN + 1}-layer ReLU net learns digits with "
-            "He init and "
-            "stays at chance with N(0, 0.01), N(0, 1) and Xavier.",
-            held=he_acc.low >= LEARNED and all(s.high < CHANCE for s in others.values()),
-            numbers={
-                "he accuracy": he_acc,
-                **{f"{k} accuracy": s for k, s in others.items()},
-                "diverged (N(0, 1))": int(training[training.init == "N(0, 1)"].diverged.sum()),
-            },
-            verdict=(
-                f"after {steps} steps (lr {LR}): he {he_acc.mean:.2f}, "
-                + ", ".join(f"{k} {s.mean:.2f}" for k, s in others.items())
-                + f"; held if he >= {LEARNED} and the others < {CHANCE} in every seed."
-            ),
-            central=True,
-        )
-    )
-
-    figures = {"activation_std": _std_figure(stds), "training": _training_figure(training, curves)}
-    captions = {
-        "activation_std": f"Std of each hidden layer's activations at init, relative to the "
-        f"input's, for {HIDDEN} layers of width {WIDTH} (mean over seeds). Dashed: 2^(-l/2), "
-        "Xavier's halving of the variance per ReLU layer.",
-        "training": f"The {HIDDEN + 1}-layer ReLU net trained with momentum SGD (lr {LR}) "
-        "under each "
-        "init: training loss (seed 0) and final test accuracy (mean, min to max over seeds). "
-        "N(0, 1) diverges to NaN at once.",
-    }
-    return ExperimentResult(
+    return Measured(
         tables={"activation_std": stds, "training": training},
-        figures=figures,
-        captions=captions,
-        claims=claims,
         params={
             "inits": {k: f"{s} {o}" if o else s for k, (s, o) in INITS.items()},
             "hidden layers": HIDDEN,
@@ -240,7 +181,129 @@ def run(config: LabConfig) -> ExperimentResult:
             "seeds": config.seed_list,
             "task": "digits (std measured on 256 training images)",
         },
+        data={"curves": curves},
     )
+
+
+def _last(stds: pd.DataFrame, activation: str, init: str) -> pd.Series:
+    """The last hidden layer's std relative to the input's, by seed."""
+    s = stds[(stds.activation == activation) & (stds.init == init)]
+    return s[s.layer == HIDDEN].set_index("seed")["std_ratio"]
+
+
+def _factor(stds: pd.DataFrame, activation: str, init: str) -> list[float]:
+    """Per-layer std factor (std_30 / std_1)^(1/29), one per seed."""
+    s = stds[(stds.activation == activation) & (stds.init == init)]
+    return [
+        (g["std"].iloc[-1] / g["std"].iloc[0]) ** (1 / (HIDDEN - 1)) for _, g in s.groupby("seed")
+    ]
+
+
+def xavier_halves(m: Measured) -> Claim:
+    stds = m.tables["activation_std"]
+    xf = mean_spread(_factor(stds, "relu", "xavier"))
+    xl = mean_spread(_last(stds, "relu", "xavier"))
+    low, high = XAVIER_FACTOR_RANGE
+    return XAVIER_HALVES.judge(
+        xf.low >= low and xf.high <= high and xl.high < XAVIER_LAST_MAX,
+        {
+            "std factor per layer": xf,
+            "1/sqrt(2)": 1 / math.sqrt(2),
+            f"std ratio at layer {HIDDEN}": xl,
+            f"2^-{HIDDEN // 2}": 2.0 ** -(HIDDEN // 2),
+        },
+        f"std x{xf.mean:.3f} per layer (1/sqrt 2 = 0.707), layer {HIDDEN} at {xl.mean:.1e} of "
+        f"the input (2^-{HIDDEN // 2} = {2.0 ** -(HIDDEN // 2):.1e})",
+        hidden=HIDDEN,
+        half=HIDDEN // 2,
+        low=low,
+        high=high,
+        last_max=XAVIER_LAST_MAX,
+    )
+
+
+def he_keeps(m: Measured) -> Claim:
+    he = _last(m.tables["activation_std"], "relu", "he")
+    hs = mean_spread(he)
+    return HE_KEEPS.judge(
+        bool(((he >= 1 / HE_BAND) & (he <= HE_BAND)).all()),
+        {f"std ratio at layer {HIDDEN}": hs},
+        f"ratio {hs.mean:.2f} ({hs.low:.2f} to {hs.high:.2f} over seeds)",
+        hidden=HIDDEN,
+        band=HE_BAND,
+        low=1 / HE_BAND,
+    )
+
+
+def naive_scales(m: Measured) -> Claim:
+    stds = m.tables["activation_std"]
+    small = mean_spread(_last(stds, "relu", "N(0, 0.01)"))
+    large = mean_spread(_last(stds, "relu", "N(0, 1)"))
+    return NAIVE_SCALES.judge(
+        small.high < VANISHED and large.low > EXPLODED,
+        {"N(0, 0.01) ratio": small, "N(0, 1) ratio": large},
+        f"layer {HIDDEN}: {small.mean:.1e} and {large.mean:.1e} of the input's std",
+        vanished=VANISHED,
+        exploded=EXPLODED,
+    )
+
+
+def tanh_xavier(m: Measured) -> Claim:
+    tx = mean_spread(_last(m.tables["activation_std"], "tanh", "xavier"))
+    return TANH_XAVIER.judge(
+        tx.low >= 1 / TANH_BAND,
+        {f"std ratio at layer {HIDDEN}": tx},
+        f"ratio {tx.mean:.3f} ({tx.low:.3f} to {tx.high:.3f} over seeds)",
+        hidden=HIDDEN,
+        band=TANH_BAND,
+        low=1 / TANH_BAND,
+    )
+
+
+def only_he_learns(m: Measured) -> Claim:
+    training = m.tables["training"]
+    acc = training.groupby("init")["test_accuracy"]
+    he_acc = mean_spread(acc.get_group("he"))
+    others = {k: mean_spread(acc.get_group(k)) for k in INITS if k != "he"}
+    return ONLY_HE_LEARNS.judge(
+        he_acc.low >= LEARNED and all(s.high < CHANCE for s in others.values()),
+        {
+            "he accuracy": he_acc,
+            **{f"{k} accuracy": s for k, s in others.items()},
+            "diverged (N(0, 1))": int(training[training.init == "N(0, 1)"].diverged.sum()),
+        },
+        f"after {m.params['steps']} steps (lr {LR}): he {he_acc.mean:.2f}, "
+        + ", ".join(f"{k} {s.mean:.2f}" for k, s in others.items()),
+        depth=HIDDEN + 1,
+        learned=LEARNED,
+        chance=CHANCE,
+    )
+
+
+CHECKS = (xavier_halves, he_keeps, naive_scales, tanh_xavier, only_he_learns)
+
+
+def claims(m: Measured) -> list[Claim]:
+    """The claims of `CHECKS`, judged on the measurements."""
+    return judge_all(CHECKS, m)
+
+
+def figures(m: Measured) -> Figures:
+    """Activation stds by layer, and the training of the ReLU net under each init."""
+    stds, training = m.tables["activation_std"], m.tables["training"]
+    drawn = {
+        "activation_std": _std_figure(stds),
+        "training": _training_figure(training, m.data["curves"]),
+    }
+    captions = {
+        "activation_std": f"Std of each hidden layer's activations at init, relative to the "
+        f"input's, for {HIDDEN} layers of width {WIDTH} (mean over seeds). Dashed: 2^(-l/2), "
+        "Xavier's halving of the variance per ReLU layer.",
+        "training": f"The {HIDDEN + 1}-layer ReLU net trained with momentum SGD (lr {LR}) "
+        "under each init: training loss (seed 0) and final test accuracy (mean, min to max "
+        "over seeds). N(0, 1) diverges to NaN at once.",
+    }
+    return drawn, captions
 
 
 def _std_figure(stds: pd.DataFrame):
@@ -295,5 +358,7 @@ EXPERIMENT = Experiment(
         "and does a 30-layer ReLU net train under each (Glorot & Bengio "
         "2010, He et al. 2015)?"
     ),
-    run=run,
+    measure=measure,
+    claims=claims,
+    figures=figures,
 )

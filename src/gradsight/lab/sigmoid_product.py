@@ -17,17 +17,55 @@ import torch
 
 from gradsight import data, models
 from gradsight.drawing import new_figure
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
+from gradsight.lab.claims import ClaimSpec, judge_all
+from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
 from gradsight.lab.measure import linear_layers, preactivation_grad_norms
 from gradsight.stats import mean_spread
 
-# The seed's threshold and factor count.
+# The argument's threshold and factor count.
 THRESHOLD = 1e-18
 FACTORS = 50
+# Products are drawn up to this many factors (the figure's x-axis).
+MAX_N = 60
 # "About 1/4 per layer": the fitted per-layer factor of the measured gradient must lie here.
 QUARTER_RANGE = (0.15, 0.30)
 ACTIVATIONS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
 EXPECTED_MAX = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0}
+# The autograd maximum must equal EXPECTED_MAX to this, at a grid point this close to 0.
+MAX_TOLERANCE = 1e-12
+ARGMAX_TOLERANCE = 1e-9
+
+DERIVATIVE_BOUNDS = ClaimSpec(
+    "derivative-bounds",
+    "sigmoid'(z) <= {sigmoid:g} and tanh'(z) <= {tanh:g}, both largest at z = 0.",
+    rule="each maximum is within {tol:g} of its bound, at |z| < {at:g}",
+    central=True,
+)
+TYPICALLY_BELOW = ClaimSpec(
+    "typically-below",
+    "The product of {factors} U(0, 1) numbers is below {threshold:g} in practice.",
+    rule="every seed's median product is below {threshold:g}",
+    central=True,
+)
+NEVER_ABOVE = ClaimSpec(
+    "never-above",
+    "The tutorial claim: over many tries, the product of {factors} U(0, 1) numbers was never "
+    "above {threshold:g}.",
+    rule="no draw of any seed exceeds {threshold:g}",
+)
+WEIGHT_BOUND = ClaimSpec(
+    "weight-bound",
+    "The gradient crossing n sigmoid layers shrinks at least as fast as prod (1/4) ||W||_2 "
+    "(the bound with the weights).",
+    rule="the ratio is at most the bound in every (seed, n) pair",
+    central=True,
+)
+QUARTER_PER_LAYER = ClaimSpec(
+    "quarter-per-layer",
+    "At Xavier init each sigmoid layer multiplies the back-propagated gradient by about 1/4, "
+    "so after n layers it is about (1/4)^n.",
+    rule="every seed's fitted factor is within [{low:g}, {high:g}]",
+)
 
 
 def derivatives(z: torch.Tensor) -> dict[str, np.ndarray]:
@@ -82,151 +120,156 @@ def per_layer_factor(frame: pd.DataFrame) -> float:
     return float(math.exp(slope))
 
 
-def run(config: LabConfig) -> ExperimentResult:
+def measure(config: LabConfig) -> Measured:
+    """Derivatives on a grid, products of U(0, 1) numbers, and gradients of sigmoid nets."""
     draws = config.pick(20_000, 200_000)
     depths = config.pick([1, 2, 4, 8, 12], [1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 25, 30])
-    max_n = 60
     task = data.load("digits", seed=0)
-
     z = torch.linspace(-8.0, 8.0, 16_001, dtype=torch.float64)  # step 1e-3, 0 on the grid
     derivs = derivatives(z)
     deriv_rows = [
         {"activation": k, "max": float(d.max()), "argmax": float(z[int(d.argmax())])}
         for k, d in derivs.items()
     ]
-
-    product_rows, gradient_frames, medians, fractions = [], [], [], []
-    bands = []
+    product_rows, gradient_frames, bands, at_factors = [], [], [], []
     for seed in config.track(config.seed_list, "sigmoid-product"):
-        logs = log10_products(seed, draws, max_n)  # (draws, max_n)
-        quantiles = np.quantile(logs, [0.05, 0.5, 0.95], axis=0)  # (3, max_n)
+        logs = log10_products(seed, draws, MAX_N)  # (draws, MAX_N)
+        quantiles = np.quantile(logs, [0.05, 0.5, 0.95], axis=0)  # (3, MAX_N)
         bands.append(quantiles)
-        at_50 = logs[:, FACTORS - 1]
-        medians.append(float(np.median(at_50)))
-        fractions.append(float((at_50 > math.log10(THRESHOLD)).mean()))
+        at_factors.append(logs[:, FACTORS - 1])
         product_rows += [
             {"seed": seed, "n": n + 1, "q05": q[0], "median": q[1], "q95": q[2]}
             for n, q in enumerate(quantiles.T)
         ]
         gradient_frames.append(sigmoid_gradients(seed, depths, task))
-    gradients = pd.concat(gradient_frames, ignore_index=True)
-    products = pd.DataFrame(product_rows)
-
-    claims = []
-    ok = {
-        k: abs(r["max"] - EXPECTED_MAX[k]) < 1e-12 and abs(r["argmax"]) < 1e-9
-        for k, r in zip(ACTIVATIONS, deriv_rows, strict=True)
-        if k != "relu"
-    }
-    claims.append(
-        Claim(
-            "sigmoid'(z) <= 1/4 and tanh'(z) <= 1, both largest at z = 0.",
-            held=all(ok.values()),
-            numbers={f"max {r['activation']}'": r["max"] for r in deriv_rows[:2]},
-            verdict=(
-                f"autograd on {len(z)} points in [-8, 8] (float64): max sigmoid' = "
-                f"{deriv_rows[0]['max']:.15g}, max tanh' = {deriv_rows[1]['max']:.15g}, at z = 0."
-            ),
-            central=True,
-        )
-    )
-    spread = mean_spread(medians)
-    expected = -FACTORS * math.log10(math.e)  # E[log10 U] = -1/ln 10
-    claims.append(
-        Claim(
-            f"The product of {FACTORS} U(0, 1) numbers is below 1e-18 in practice.",
-            held=spread.high < math.log10(THRESHOLD),
-            numbers={
-                "median log10 product": spread,
-                "expected log10 (theory)": expected,
-                "draws per seed": draws,
-            },
-            verdict=(
-                f"median product 10^{spread.mean:.2f} (10^{spread.low:.2f} to 10^{spread.high:.2f} "
-                f"over {spread.n} seeds of {draws} draws); "
-                f"E[log10] = -{FACTORS}/ln 10 = {expected:.2f}."
-            ),
-            central=True,
-        )
-    )
-    frac = mean_spread(fractions)
-    claims.append(
-        Claim(
-            f"The tutorial claim: over many tries, the product of {FACTORS} U(0, 1) numbers was "
-            "never above "
-            "1e-18.",
-            held=frac.high == 0.0,
-            numbers={"fraction above 1e-18": frac},
-            verdict=(
-                f"{100 * frac.mean:.1f}% of draws exceed 1e-18 ({100 * frac.low:.1f}% to "
-                f"{100 * frac.high:.1f}% over seeds): typical, not a bound; -ln(product) is "
-                f"Gamma({FACTORS}, 1), whose left tail reaches 18 ln 10."
-            ),
-        )
-    )
-    n_below = int((gradients["ratio"] <= gradients["bound"]).sum())
-    claims.append(
-        Claim(
-            "The gradient crossing n sigmoid layers shrinks at least as fast as "
-            "prod (1/4) ||W||_2 (the bound with the weights).",
-            held=n_below == len(gradients),
-            numbers={
-                "ratio / bound (max)": float((gradients["ratio"] / gradients["bound"]).max()),
-                "configurations": len(gradients),
-            },
-            verdict=(
-                f"measured ratio <= bound in {n_below}"
-                f" of {len(gradients)} (seed, n) pairs, Xavier-uniform nets of width 64 at init."
-            ),
-            central=True,
-        )
-    )
-    factors = [per_layer_factor(g) for _, g in gradients.groupby("seed")]
-    fs = mean_spread(factors)
-    claims.append(
-        Claim(
-            "At Xavier init each sigmoid layer multiplies the back-propagated gradient by about "
-            "1/4, so after n layers it is about (1/4)^n.",
-            held=QUARTER_RANGE[0] <= fs.low and fs.high <= QUARTER_RANGE[1],
-            numbers={
-                "per-layer factor": fs,
-                "ratio at largest n": mean_spread(gradients[gradients.n == max(depths)].ratio),
-                "(1/4)^n at largest n": 0.25 ** max(depths),
-            },
-            verdict=(
-                f"fitted factor {fs.mean:.3f} per layer ({fs.low:.3f} to {fs.high:.3f} over seeds; "
-                f"held if within {QUARTER_RANGE}): sigmoid' averages below 1/4 over the units."
-            ),
-        )
-    )
-
-    figures = {
-        "derivatives": _derivatives_figure(z.numpy(), derivs),
-        "products": _products_figure(np.mean(bands, axis=0), gradients, max_n),
-    }
-    captions = {
-        "derivatives": "Sigmoid, tanh and ReLU derivatives by autograd. sigmoid' never exceeds "
-        "1/4 and tanh' never exceeds 1; both vanish for |z| beyond a few units (saturation).",
-        "products": "log10 of a product of n U(0, 1) numbers (median and 5–95% band over draws) "
-        "against the seed's 1e-18 line, the bound (1/4)^n, and the measured ratio of the "
-        "gradient at the first hidden layer to the one n sigmoid layers later (nets at init).",
-    }
-    return ExperimentResult(
+    return Measured(
         tables={
             "derivatives": pd.DataFrame(deriv_rows),
-            "products": products,
-            "gradients": gradients,
+            "products": pd.DataFrame(product_rows),
+            "gradients": pd.concat(gradient_frames, ignore_index=True),
         },
-        figures=figures,
-        captions=captions,
-        claims=claims,
         params={
             "draws per seed": draws,
             "depths": depths,
             "seeds": config.seed_list,
             "net": "mlp width 64, sigmoid, xavier_uniform, digits batch of 256, float64",
         },
+        data={
+            "z": z.numpy(),
+            "derivatives": derivs,
+            "band": np.mean(bands, axis=0),
+            # log10 of each seed's products of FACTORS numbers, (draws,) per seed
+            "at_factors": at_factors,
+        },
     )
+
+
+def derivative_bounds(m: Measured) -> Claim:
+    rows = m.tables["derivatives"].set_index("activation")
+    ok = [
+        abs(rows.loc[k, "max"] - EXPECTED_MAX[k]) < MAX_TOLERANCE
+        and abs(rows.loc[k, "argmax"]) < ARGMAX_TOLERANCE
+        for k in ("sigmoid", "tanh")
+    ]
+    sig, tanh = rows.loc["sigmoid", "max"], rows.loc["tanh", "max"]
+    return DERIVATIVE_BOUNDS.judge(
+        all(ok),
+        {"max sigmoid'": sig, "max tanh'": tanh},
+        f"autograd on {len(m.data['z'])} points in [-8, 8] (float64): max sigmoid' = "
+        f"{sig:.15g}, max tanh' = {tanh:.15g}",
+        sigmoid=EXPECTED_MAX["sigmoid"],
+        tanh=EXPECTED_MAX["tanh"],
+        tol=MAX_TOLERANCE,
+        at=ARGMAX_TOLERANCE,
+    )
+
+
+def typically_below(m: Measured) -> Claim:
+    spread = mean_spread([float(np.median(a)) for a in m.data["at_factors"]])
+    expected = -FACTORS * math.log10(math.e)  # E[log10 U] = -1/ln 10
+    draws = m.params["draws per seed"]
+    return TYPICALLY_BELOW.judge(
+        spread.high < math.log10(THRESHOLD),
+        {
+            "median log10 product": spread,
+            "expected log10 (theory)": expected,
+            "draws per seed": draws,
+        },
+        f"median product 10^{spread.mean:.2f} (10^{spread.low:.2f} to 10^{spread.high:.2f} "
+        f"over {spread.n} seeds of {draws} draws); E[log10] = -{FACTORS}/ln 10 = {expected:.2f}",
+        factors=FACTORS,
+        threshold=THRESHOLD,
+    )
+
+
+def never_above(m: Measured) -> Claim:
+    frac = mean_spread([float((a > math.log10(THRESHOLD)).mean()) for a in m.data["at_factors"]])
+    return NEVER_ABOVE.judge(
+        frac.high == 0.0,
+        {f"fraction above {THRESHOLD:g}": frac},
+        f"{100 * frac.mean:.1f}% of draws exceed {THRESHOLD:g} ({100 * frac.low:.1f}% to "
+        f"{100 * frac.high:.1f}% over seeds): typical, not a bound; -ln(product) is "
+        f"Gamma({FACTORS}, 1), whose left tail reaches {-math.log10(THRESHOLD):g} ln 10",
+        factors=FACTORS,
+        threshold=THRESHOLD,
+    )
+
+
+def weight_bound(m: Measured) -> Claim:
+    gradients = m.tables["gradients"]
+    n_below = int((gradients["ratio"] <= gradients["bound"]).sum())
+    return WEIGHT_BOUND.judge(
+        n_below == len(gradients),
+        {
+            "ratio / bound (max)": float((gradients["ratio"] / gradients["bound"]).max()),
+            "configurations": len(gradients),
+        },
+        f"measured ratio <= bound in {n_below} of {len(gradients)} (seed, n) pairs, "
+        "Xavier-uniform nets of width 64 at init",
+    )
+
+
+def quarter_per_layer(m: Measured) -> Claim:
+    gradients = m.tables["gradients"]
+    fs = mean_spread([per_layer_factor(g) for _, g in gradients.groupby("seed")])
+    deepest = max(m.params["depths"])
+    low, high = QUARTER_RANGE
+    return QUARTER_PER_LAYER.judge(
+        low <= fs.low and fs.high <= high,
+        {
+            "per-layer factor": fs,
+            "ratio at largest n": mean_spread(gradients[gradients.n == deepest].ratio),
+            "(1/4)^n at largest n": 0.25**deepest,
+        },
+        f"fitted factor {fs.mean:.3f} per layer ({fs.low:.3f} to {fs.high:.3f} over seeds): "
+        "sigmoid' averages below 1/4 over the units",
+        low=low,
+        high=high,
+    )
+
+
+CHECKS = (derivative_bounds, typically_below, never_above, weight_bound, quarter_per_layer)
+
+
+def claims(m: Measured) -> list[Claim]:
+    """The claims of `CHECKS`, judged on the measurements."""
+    return judge_all(CHECKS, m)
+
+
+def figures(m: Measured) -> Figures:
+    """The derivatives, and the products against the measured gradients."""
+    drawn = {
+        "derivatives": _derivatives_figure(m.data["z"], m.data["derivatives"]),
+        "products": _products_figure(m.data["band"], m.tables["gradients"], MAX_N),
+    }
+    captions = {
+        "derivatives": "Sigmoid, tanh and ReLU derivatives by autograd. sigmoid' never exceeds "
+        "1/4 and tanh' never exceeds 1; both vanish for |z| beyond a few units (saturation).",
+        "products": "log10 of a product of n U(0, 1) numbers (median and 5–95% band over draws) "
+        f"against the {THRESHOLD:g} line, the bound (1/4)^n, and the measured ratio of the "
+        "gradient at the first hidden layer to the one n sigmoid layers later (nets at init).",
+    }
+    return drawn, captions
 
 
 def _derivatives_figure(z: np.ndarray, derivs: dict[str, np.ndarray]):
@@ -271,5 +314,7 @@ EXPERIMENT = Experiment(
         "and does the gradient through n sigmoid layers really shrink like (1/4)^n "
         "(Hochreiter 1991; Glorot & Bengio 2010)?"
     ),
-    run=run,
+    measure=measure,
+    claims=claims,
+    figures=figures,
 )

@@ -17,9 +17,10 @@ import pandas as pd
 
 from gradsight import data, models
 from gradsight.drawing import log_plot, new_figure, positive
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
+from gradsight.lab.claims import ClaimSpec, judge_all
+from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
 from gradsight.lab.measure import first_last_ratio, preactivation_grad_norms
-from gradsight.stats import mean_spread
+from gradsight.stats import mean_spread, spread_where, values_where
 from gradsight.train import fit
 
 # Each activation with the init derived for it (Glorot & Bengio 2010; He et al. 2015).
@@ -37,14 +38,62 @@ LR = 0.1
 LEARNED = 0.8
 # The training claim compares nets of this depth (in both grids).
 CLAIM_DEPTH = 12
+# The sigmoid ratio falls geometrically: every seed's fitted factor per layer is below
+# FACTOR_MAX, and the deepest net's ratio below DEEP_RATIO_MAX.
+FACTOR_MAX = 0.5
+DEEP_RATIO_MAX = 1e-3
 # The ReLU/He ratio must stay within [1 / RELU_BAND, RELU_BAND] at every depth.
 RELU_BAND = 100.0
+# At the deepest net, tanh's smallest ratio over seeds exceeds sigmoid's largest this many times.
+TANH_FACTOR = 100.0
+# A net that "does not learn" stays below this test accuracy on every seed (chance is 0.1).
+NEAR_CHANCE = 0.2
 # mnist1d (40 inputs, 10 classes) is harder: a 2-layer ReLU net reaches about 0.6 test accuracy
 # in 3000 steps, so a net "learns" it at 0.4 (4x chance; the paper's logistic regression gets
 # 0.32). Same SGD, but the lr decays to 0 (cosine): at a constant lr the last step's accuracy
 # of a 12-layer ReLU net spread from 0.33 to 0.48 over 4 seeds (measured, 1000 steps).
 MNIST1D_LEARNED = 0.4
 MNIST1D_SCHEDULE = "cosine"
+
+GEOMETRIC = ClaimSpec(
+    "geometric",
+    "The first/last gradient ratio of a sigmoid MLP falls geometrically with depth.",
+    rule="every seed's factor per layer < {factor_max:g} and its ratio at the deepest net "
+    "< {ratio_max:g}",
+    central=True,
+)
+RELU_WITHIN_BAND = ClaimSpec(
+    "relu-within-band",
+    "With ReLU and He init the ratio stays between {low:g} and {high:g} (no vanishing) at "
+    "every depth.",
+    rule="every (depth, seed) ratio is within [{low:g}, {high:g}]",
+    central=True,
+)
+TANH_OVER_SIGMOID = ClaimSpec(
+    "tanh-over-sigmoid",
+    "tanh (derivative up to 1) loses far less gradient than sigmoid (up to 1/4): at the "
+    "deepest net its ratio is over {factor:g}x sigmoid's.",
+    rule="tanh's smallest ratio over seeds > {factor:g} x sigmoid's largest",
+)
+DIGITS_LEARNING = ClaimSpec(
+    "digits-learning",
+    "Within {steps} SGD steps a {depth}-layer sigmoid net does not learn digits while the "
+    "ReLU/He net of the same depth does (test accuracy >= {learned:g}).",
+    rule="every sigmoid seed < {chance:g} and every relu seed >= {learned:g}",
+    central=True,
+)
+FAMILY_LEARNS = ClaimSpec(
+    "relu-family-learns",
+    "ReLU, leaky ReLU and ELU with He init learn digits at every depth up to {deepest} "
+    "(same SGD budget).",
+    rule="every run reaches test accuracy {learned:g}",
+)
+MNIST1D_LEARNING = ClaimSpec(
+    "mnist1d-learning",
+    "On mnist1d too, within {steps} SGD steps the {depth}-layer sigmoid net stays near "
+    "chance while the ReLU/He net of the same depth learns (test accuracy >= {learned:g}).",
+    rule="every sigmoid seed < {chance:g} and every relu seed >= {learned:g}",
+)
 
 
 def _trial(task, steps: int, point: tuple[int, str, int]) -> tuple[dict, tuple]:
@@ -139,122 +188,152 @@ def _log_slope(frame: pd.DataFrame) -> float:
     return float(math.exp(np.polyfit(frame["depth"], np.log(frame["ratio_init"]), 1)[0]))
 
 
-def run(config: LabConfig) -> ExperimentResult:
+def measure(config: LabConfig) -> Measured:
+    """The digits grid (gradient flow and training), then the smaller mnist1d grid."""
     depths = config.pick([2, 6, CLAIM_DEPTH], [2, 4, 6, 8, 10, 12, 15, 20, 25, 30])
     steps = config.pick(300, 1000)
     frame, flows = _measure(config, depths, steps)
-    deepest = max(depths)
-    by = frame.set_index(["activation", "depth"])
-
-    claims = []
-    sig = frame[frame.activation == "sigmoid"]
-    factors = mean_spread([_log_slope(g) for _, g in sig.groupby("seed")])
-    sig_deep = mean_spread(by.loc[("sigmoid", deepest), "ratio_init"])
-    claims.append(
-        Claim(
-            "The first/last gradient ratio of a sigmoid MLP falls geometrically with depth.",
-            held=factors.high < 0.5 and sig_deep.high < 1e-3,
-            numbers={"factor per layer": factors, f"ratio at depth {deepest}": sig_deep},
-            verdict=(
-                f"ratio x{factors.mean:.3f} per layer ({factors.low:.3f} to "
-                f"{factors.high:.3f} over seeds), {sig_deep.mean:.1e} at depth {deepest}; "
-                "held if every seed's factor < 0.5 and ratio < 1e-3."
-            ),
-            central=True,
-        )
-    )
-    relu = frame[frame.activation == "relu"]["ratio_init"]
-    within = bool(((relu >= 1 / RELU_BAND) & (relu <= RELU_BAND)).all())
-    claims.append(
-        Claim(
-            "With ReLU and He init the ratio stays between 1e-2 and 1e2 (no vanishing) at "
-            "every depth.",
-            held=within,
-            numbers={"relu ratio": mean_spread(relu)},
-            verdict=(
-                f"relu/He ratio from {relu.min():.2g} to {relu.max():.2g} over {len(relu)} "
-                f"(depth, seed) pairs; held if all within [1e-2, 1e2]."
-            ),
-            central=True,
-        )
-    )
-    tanh_deep = mean_spread(by.loc[("tanh", deepest), "ratio_init"])
-    claims.append(
-        Claim(
-            "tanh (derivative up to 1) loses far less gradient than sigmoid (up to 1/4): "
-            "at the deepest net its ratio is over 100x sigmoid's.",
-            held=tanh_deep.low > 100 * sig_deep.high,
-            numbers={
-                f"tanh ratio at depth {deepest}": tanh_deep,
-                f"sigmoid ratio at depth {deepest}": sig_deep,
-            },
-            verdict=f"tanh {tanh_deep.mean:.2g} vs sigmoid {sig_deep.mean:.2g} at depth {deepest}.",
-        )
-    )
-    sig_acc = mean_spread(by.loc[("sigmoid", CLAIM_DEPTH), "test_accuracy"])
-    relu_acc = mean_spread(by.loc[("relu", CLAIM_DEPTH), "test_accuracy"])
-    claims.append(
-        Claim(
-            f"Within {steps} SGD steps a {CLAIM_DEPTH}-layer sigmoid net does not learn digits "
-            f"while the ReLU/He net of the same depth does (test accuracy >= {LEARNED}).",
-            held=sig_acc.high < 0.2 and relu_acc.low >= LEARNED,
-            numbers={"sigmoid accuracy": sig_acc, "relu accuracy": relu_acc},
-            verdict=(
-                f"sigmoid {sig_acc.mean:.2f} (chance 0.10), relu {relu_acc.mean:.2f} "
-                f"(min over seeds {relu_acc.low:.2f}); SGD lr {LR}, batch {BATCH}."
-            ),
-            central=True,
-        )
-    )
-    family = frame[frame.activation.isin(["relu", "leaky_relu", "elu"])]
-    failed = family[family.test_accuracy < LEARNED]
-    claims.append(
-        Claim(
-            f"ReLU, leaky ReLU and ELU with He init learn digits at every depth up to {deepest} "
-            f"(same SGD budget).",
-            held=failed.empty,
-            numbers={
-                "runs": len(family),
-                "runs below": len(failed),
-                "failed (activation, depth)": sorted(
-                    {(a, int(d)) for a, d in zip(failed.activation, failed.depth, strict=True)}
-                ),
-            },
-            verdict=(
-                "every run learned"
-                if failed.empty
-                else f"{len(failed)} of {len(family)} runs stayed below {LEARNED}: deep plain "
-                "nets at a fixed lr without normalisation fail for other reasons (exploding "
-                "activations, divergence)"
-            ),
-        )
-    )
-
     m1_depths = config.pick([2, CLAIM_DEPTH], [2, 4, 8, CLAIM_DEPTH, 20])
     m1_steps = config.pick(800, 2000)
     m1 = _measure_mnist1d(config, m1_depths, m1_steps)
-    m1_by = m1.set_index(["activation", "depth"])
-    m1_sig = mean_spread(m1_by.loc[("sigmoid", CLAIM_DEPTH), "test_accuracy"])
-    m1_relu = mean_spread(m1_by.loc[("relu", CLAIM_DEPTH), "test_accuracy"])
-    claims.append(
-        Claim(
-            f"On mnist1d too, within {m1_steps} SGD steps the {CLAIM_DEPTH}-layer sigmoid net "
-            f"stays near chance while the ReLU/He net of the same depth learns (test accuracy "
-            f">= {MNIST1D_LEARNED}).",
-            held=m1_sig.high < 0.2 and m1_relu.low >= MNIST1D_LEARNED,
-            numbers={"sigmoid accuracy": m1_sig, "relu accuracy": m1_relu},
-            verdict=(
-                f"sigmoid {m1_sig.mean:.2f} (max over seeds {m1_sig.high:.2f}, chance 0.10), "
-                f"relu {m1_relu.mean:.2f} (min over seeds {m1_relu.low:.2f}); held if every "
-                f"sigmoid seed < 0.2 and every relu seed >= {MNIST1D_LEARNED}. SGD lr {LR} "
-                f"with {MNIST1D_SCHEDULE} decay, batch {BATCH}."
-            ),
-        )
+    params = {
+        "depths": depths,
+        "activations (init)": INITS,
+        "width": WIDTH,
+        "optimizer": f"sgd lr {LR}, batch {BATCH}",
+        "steps": steps,
+        "seeds": config.seed_list,
+        "task": "digits",
+        "mnist1d training": {
+            "depths": m1_depths,
+            "activations": sorted(set(m1.activation), key=list(INITS).index),
+            "steps": m1_steps,
+            "schedule": MNIST1D_SCHEDULE,
+            "learned at": MNIST1D_LEARNED,
+        },
+    }
+    return Measured(
+        tables={"runs": frame, "mnist1d_runs": m1},
+        params=params,
+        data={"flows": flows, "deepest": max(depths), "seed": config.seed_list[0]},
     )
 
-    figures = {
+
+def geometric(m: Measured) -> Claim:
+    frame, deepest = m.tables["runs"], m.data["deepest"]
+    sig = frame[frame.activation == "sigmoid"]
+    factors = mean_spread([_log_slope(g) for _, g in sig.groupby("seed")])
+    sig_deep = spread_where(frame, "ratio_init", activation="sigmoid", depth=deepest)
+    return GEOMETRIC.judge(
+        factors.high < FACTOR_MAX and sig_deep.high < DEEP_RATIO_MAX,
+        {"factor per layer": factors, f"ratio at depth {deepest}": sig_deep},
+        f"ratio x{factors.mean:.3f} per layer ({factors.low:.3f} to {factors.high:.3f} over "
+        f"seeds), {sig_deep.mean:.1e} at depth {deepest}",
+        factor_max=FACTOR_MAX,
+        ratio_max=DEEP_RATIO_MAX,
+    )
+
+
+def relu_band(m: Measured) -> Claim:
+    relu = values_where(m.tables["runs"], "ratio_init", activation="relu")
+    within = bool(((relu >= 1 / RELU_BAND) & (relu <= RELU_BAND)).all())
+    return RELU_WITHIN_BAND.judge(
+        within,
+        {"relu ratio": mean_spread(relu)},
+        f"relu/He ratio from {relu.min():.2g} to {relu.max():.2g} over {len(relu)} (depth, "
+        "seed) pairs",
+        low=1 / RELU_BAND,
+        high=RELU_BAND,
+    )
+
+
+def tanh_over_sigmoid(m: Measured) -> Claim:
+    frame, deepest = m.tables["runs"], m.data["deepest"]
+    tanh_deep = spread_where(frame, "ratio_init", activation="tanh", depth=deepest)
+    sig_deep = spread_where(frame, "ratio_init", activation="sigmoid", depth=deepest)
+    return TANH_OVER_SIGMOID.judge(
+        tanh_deep.low > TANH_FACTOR * sig_deep.high,
+        {
+            f"tanh ratio at depth {deepest}": tanh_deep,
+            f"sigmoid ratio at depth {deepest}": sig_deep,
+        },
+        f"tanh {tanh_deep.mean:.2g} vs sigmoid {sig_deep.mean:.2g} at depth {deepest}",
+        factor=TANH_FACTOR,
+    )
+
+
+def _learns(frame: pd.DataFrame, spec: ClaimSpec, learned: float, steps: int, how: str) -> Claim:
+    """`spec` judged on the CLAIM_DEPTH nets of `frame`: sigmoid near chance, ReLU learned."""
+    sig = spread_where(frame, "test_accuracy", activation="sigmoid", depth=CLAIM_DEPTH)
+    relu = spread_where(frame, "test_accuracy", activation="relu", depth=CLAIM_DEPTH)
+    return spec.judge(
+        sig.high < NEAR_CHANCE and relu.low >= learned,
+        {"sigmoid accuracy": sig, "relu accuracy": relu},
+        f"sigmoid {sig.mean:.2f} (max over seeds {sig.high:.2f}, chance 0.10), relu "
+        f"{relu.mean:.2f} (min over seeds {relu.low:.2f}); {how}",
+        steps=steps,
+        depth=CLAIM_DEPTH,
+        learned=learned,
+        chance=NEAR_CHANCE,
+    )
+
+
+def sigmoid_fails_relu_learns(m: Measured) -> Claim:
+    how = f"SGD lr {LR}, batch {BATCH}"
+    return _learns(m.tables["runs"], DIGITS_LEARNING, LEARNED, m.params["steps"], how)
+
+
+def mnist1d_learning(m: Measured) -> Claim:
+    how = f"SGD lr {LR} with {MNIST1D_SCHEDULE} decay, batch {BATCH}"
+    steps = m.params["mnist1d training"]["steps"]
+    return _learns(m.tables["mnist1d_runs"], MNIST1D_LEARNING, MNIST1D_LEARNED, steps, how)
+
+
+def relu_family_learns(m: Measured) -> Claim:
+    frame = m.tables["runs"]
+    family = frame[frame.activation.isin(["relu", "leaky_relu", "elu"])]
+    failed = family[family.test_accuracy < LEARNED]
+    return FAMILY_LEARNS.judge(
+        failed.empty,
+        {
+            "runs": len(family),
+            "runs below": len(failed),
+            "failed (activation, depth)": sorted(
+                {(a, int(d)) for a, d in zip(failed.activation, failed.depth, strict=True)}
+            ),
+        },
+        "every run learned"
+        if failed.empty
+        else f"{len(failed)} of {len(family)} runs stayed below {LEARNED}: deep plain nets at a "
+        "fixed lr without normalisation fail for other reasons (exploding activations, "
+        "divergence)",
+        deepest=m.data["deepest"],
+        learned=LEARNED,
+    )
+
+
+CHECKS = (
+    geometric,
+    relu_band,
+    tanh_over_sigmoid,
+    sigmoid_fails_relu_learns,
+    relu_family_learns,
+    mnist1d_learning,
+)
+
+
+def claims(m: Measured) -> list[Claim]:
+    """The claims of `CHECKS`, judged on the measurements."""
+    return judge_all(CHECKS, m)
+
+
+def figures(m: Measured) -> Figures:
+    """Ratio against depth, the deepest nets' gradient flow, and which nets learn."""
+    frame, m1, deepest = m.tables["runs"], m.tables["mnist1d_runs"], m.data["deepest"]
+    steps, m1_steps = m.params["steps"], m.params["mnist1d training"]["steps"]
+    drawn = {
         "ratio_vs_depth": _ratio_figure(frame),
-        "gradient_flow": _flow_figure(flows, deepest, config.seed_list[0]),
+        "gradient_flow": _flow_figure(m.data["flows"], deepest, m.data["seed"]),
         "accuracy": _accuracy_figure(
             [
                 (frame, f"digits, {steps} steps", LEARNED),
@@ -273,28 +352,7 @@ def run(config: LabConfig) -> ExperimentResult:
         f"{m1_steps} steps, lr decayed to 0). *: every seed reached the task's threshold "
         f"({LEARNED} on digits, {MNIST1D_LEARNED} on mnist1d); chance is 0.10.",
     }
-    return ExperimentResult(
-        tables={"runs": frame, "mnist1d_runs": m1},
-        figures=figures,
-        captions=captions,
-        claims=claims,
-        params={
-            "depths": depths,
-            "activations (init)": INITS,
-            "width": WIDTH,
-            "optimizer": f"sgd lr {LR}, batch {BATCH}",
-            "steps": steps,
-            "seeds": config.seed_list,
-            "task": "digits",
-            "mnist1d training": {
-                "depths": m1_depths,
-                "activations": sorted(set(m1.activation), key=list(INITS).index),
-                "steps": m1_steps,
-                "schedule": MNIST1D_SCHEDULE,
-                "learned at": MNIST1D_LEARNED,
-            },
-        },
-    )
+    return drawn, captions
 
 
 def _geomean(values: pd.Series) -> float:
@@ -392,5 +450,7 @@ EXPERIMENT = Experiment(
         "leaky ReLU and ELU, and which deep nets still learn (Hochreiter "
         "1991, Glorot & Bengio 2010, He et al. 2015)?"
     ),
-    run=run,
+    measure=measure,
+    claims=claims,
+    figures=figures,
 )
