@@ -16,8 +16,8 @@ ROOT = Path(gradsight.__file__).parent
 # Lowest first; a package may import the packages of lower layers, and its own modules.
 LAYERS = [
     {"_version", "errors"},
-    {"files", "progress", "stop_signals", "executor", "example_configs", "checks", "stats",
-     "drawing"},
+    {"files", "run_files", "progress", "stop_signals", "executor", "example_configs",
+     "checks", "stats", "drawing"},
     {"data", "models"},
     {"curvature"},
     {"optim"},

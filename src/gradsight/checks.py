@@ -36,11 +36,18 @@ def keyword_names(fn: Callable[..., Any], skip: Iterable[str] = ()) -> tuple[str
     return tuple(p.name for p in params if p.kind in kinds and p.name not in set(skip))
 
 
-def check_int(name: str, value: Any, minimum: int = 0) -> int:
-    """Returns `value` as an int if it is an integer (numpy's too, not a bool) >= `minimum`."""
+def check_int(name: str, value: Any, minimum: int = 0, maximum: int | None = None) -> int:
+    """Returns `value` as an int if it is an integer (numpy's too, not a bool) >= `minimum`
+    (and <= `maximum`, when given)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise InputError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise InputError(f"{name} must be an int <= {maximum:,}, got {value:,}")
     return int(value)
+
+
+# torch.Generator.manual_seed takes a 64-bit integer.
+MAX_SEED = 2**63 - 1
 
 
 def check_number(name: str, value: Any) -> float:
@@ -86,3 +93,19 @@ def check_float(
         interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
         raise InputError(f"{name} must be a finite number in {interval}, got {value!r}")
     return v
+
+
+# The most numbers a built-in task may generate: 2^28 float32 values are 1 GiB. A size beyond
+# it is a typo, and torch would fail on it mid-way (out of memory, or an integer overflow).
+MAX_ELEMENTS = 2**28
+
+
+def check_elements(what: str, *dims: int) -> None:
+    """Raises an InputError when a tensor of shape `dims` would hold more than MAX_ELEMENTS."""
+    total = math.prod(dims)
+    if total > MAX_ELEMENTS:
+        shape = " x ".join(f"{d:,}" for d in dims)
+        raise InputError(
+            f"{what}: {shape} = {total:,} numbers, more than the {MAX_ELEMENTS:,} allowed "
+            "(1 GiB of float32)"
+        )

@@ -217,7 +217,7 @@ def prepare(config: dict[str, Any]) -> Prepared:
 
     task_values = sections["task"]
     task_name = task_values.pop("name", None)
-    if task_name not in data.TASKS:
+    if not isinstance(task_name, str) or task_name not in data.TASKS:
         raise ConfigError(
             f"task.name: {task_name!r} is not a task; choose one of: {', '.join(data.TASKS)}"
         )
@@ -231,7 +231,7 @@ def prepare(config: dict[str, Any]) -> Prepared:
 
     model_values = sections["model"]
     kind = model_values.pop("kind", "mlp")
-    if kind not in models.MODELS:
+    if not isinstance(kind, str) or kind not in models.MODELS:
         raise ConfigError(
             f"model.kind: {kind!r} is not a model; choose one of: {', '.join(models.MODELS)}"
         )
@@ -240,6 +240,7 @@ def prepare(config: dict[str, Any]) -> Prepared:
         model = build_model(kind, task, **model_args)
     except ValueError as error:
         raise ConfigError(f"model: {error}") from None
+    _check_model_fits_task(kind, model, task)
 
     fit_args = _validate("train", fit, sections["train"], FIT_RUNTIME_ARGS)
     if isinstance(fit_args.get("watch"), dict):
@@ -251,6 +252,26 @@ def prepare(config: dict[str, Any]) -> Prepared:
             raise ConfigError(f"train.device: {error}") from None
     _check_optimizer_and_schedule(fit_args, task)
     return Prepared(name, config, task, model, fit_args)
+
+
+def _check_model_fits_task(kind: str, model: nn.Module, task: Task) -> None:
+    """One forward pass and loss on two training examples (eval mode, no gradient, the RNG
+    state kept): a model whose shapes do not fit the task fails here, before any run directory
+    exists, instead of at its first training step."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), torch.random.fork_rng():
+            task.loss_fn(model(task.x_train[:2]), task.y_train[:2])
+    except (RuntimeError, ValueError, IndexError) as error:
+        first = str(error).strip().splitlines()[0]
+        hint = "; sequences take kind = 'rnn'" if len(task.input_shape) == 2 else ""
+        raise ConfigError(
+            f"model: kind {kind!r} does not fit task {task.name!r} (inputs "
+            f"{tuple(task.input_shape)}): {first}{hint}"
+        ) from None
+    finally:
+        model.train(was_training)
 
 
 def check_run_name(name: Any) -> str:

@@ -12,7 +12,7 @@ from gradsight._version import __version__
 from gradsight.cli.errors import INTERRUPTED, ErrorBoundary, fail, user_error_message
 from gradsight.cli.lab import lab_app
 from gradsight.errors import InputError
-from gradsight.telemetry.run_files import FINDINGS_JSON, REPORT_HTML, RUN_JSON
+from gradsight.run_files import FINDINGS_JSON, REPORT_HTML, RUN_JSON
 
 # The commands import their implementations (torch, pandas, ...) when they run, so that
 # `gradsight --help`, `--version` and shell completion stay fast. User errors (bad input, paths,
@@ -241,17 +241,18 @@ def report(
         raise fail(f"--out {out}: cannot make its folder ({error.strerror})") from None
     if not _can_write(out.parent):
         raise fail(f"--out {out}: cannot write in {out.parent}")
-    _state_of_run(run_dir, info, history)
     # A run directory that cannot be written (archived, shared, read-only) is only read:
     # figures and findings then go beside the page.
     beside = run_dir if _can_write(run_dir) else out.parent
     findings_file = run_dir / FINDINGS_JSON
+    findings = None
     if findings_file.is_file():
         try:
             findings = load_findings(findings_file)
         except (ValueError, TypeError, KeyError) as error:
             raise fail(f"{findings_file}: not a findings file: {error}") from None
-    else:
+    _state_of_run(run_dir, info, history)  # after the last way to fail: an error is one line
+    if findings is None:
         findings = _run_diagnosis(run_dir, history, beside)
     path = write_report(
         history,

@@ -15,7 +15,7 @@ from gradsight.diagnosis.finding_text import print_findings
 from gradsight.doctor import doctor
 from gradsight.example_configs import example_config
 from gradsight.report import report
-from gradsight.telemetry.run_files import FINDINGS_JSON, REPORT_HTML, RUN_JSON
+from gradsight.run_files import FINDINGS_JSON, REPORT_HTML, RUN_JSON
 from gradsight.train import FitResult, fit
 
 FAILING = "digits_sigmoid_deep"

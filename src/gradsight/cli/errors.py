@@ -6,6 +6,8 @@ Every `gradsight` command runs inside `ErrorBoundary.invoke`. There,
   missing) prints `error: <message>`;
 - an `OSError` (a path that does not exist or cannot be written, a full disk, a read-only
   filesystem, a host that does not answer) prints `error: <path>: <reason>`;
+- a usage error (a missing argument, an unknown option or command, a bad option value)
+  prints `error: <what click says> (see 'COMMAND --help')`, one line instead of click's box;
 - Ctrl-C (or SIGTERM, turned into it while training) prints `interrupted` and exits 130;
 
 and anything else is a bug in gradsight: it propagates with its traceback (exit 1). Warnings
@@ -45,8 +47,33 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(BAD_INPUT)
 
 
+def _is_usage_error(error: BaseException) -> bool:
+    """click's UsageError and its kind (exit status 2), but not `no_args_is_help`'s help page."""
+    return (
+        isinstance(error, typer.TyperException)
+        and getattr(error, "exit_code", None) == BAD_INPUT
+        and type(error).__name__ != "NoArgsIsHelpError"
+    )
+
+
+def usage_line(error: BaseException) -> str:
+    """click's message for a usage error, with where to read the command's help."""
+    ctx = getattr(error, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return error.format_message().strip().splitlines()[0] + hint
+
+
 class ErrorBoundary(TyperGroup):
     """A typer group whose commands' user errors become one line on stderr and exit 2."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        # The group's own options are parsed here, before `invoke`.
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as error:
+            if not _is_usage_error(error):
+                raise
+            raise fail(usage_line(error)) from None
 
     def invoke(self, ctx):
         try:
@@ -61,6 +88,10 @@ class ErrorBoundary(TyperGroup):
             if message is None:
                 raise
             raise fail(message) from None
+        except Exception as error:
+            if not _is_usage_error(error):
+                raise
+            raise fail(usage_line(error)) from None
 
 
 def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gradsight.checks import check_int
+from gradsight.checks import check_elements, check_int
 from gradsight.data.task import Task
 
 
@@ -33,6 +33,7 @@ def adding(seed: int = 0, length: int = 50, n_train: int = 5000, n_test: int = 1
     """
     length = check_int("length", length, 2)
     n_train, n_test = check_int("n_train", n_train, 1), check_int("n_test", n_test, 1)
+    check_elements("adding (n_train + n_test) x length x 2 inputs", n_train + n_test, length, 2)
     g = torch.Generator().manual_seed(seed)
     half = length // 2
 

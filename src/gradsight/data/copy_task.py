@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from gradsight.checks import check_int
+from gradsight.checks import check_elements, check_int
 from gradsight.data.task import IGNORE_INDEX, Task
 
 
@@ -45,6 +45,9 @@ def copy_task(
     n_symbols = check_int("n_symbols", n_symbols, 1)
     n_train, n_test = check_int("n_train", n_train, 1), check_int("n_test", n_test, 1)
     total = 2 * memory + length + 1
+    check_elements(
+        "copy (n_train + n_test) x steps x symbols", n_train + n_test, total, n_symbols + 2
+    )
     delimiter = n_symbols + 1
     g = torch.Generator().manual_seed(seed)
 

@@ -10,7 +10,7 @@ import random
 import numpy as np
 import torch
 
-from gradsight.checks import check_float, check_int
+from gradsight.checks import check_elements, check_float, check_int
 from gradsight.data.task import Task
 from gradsight.errors import InputError
 
@@ -40,6 +40,7 @@ def mnist1d(
         A cross-entropy/accuracy Task with inputs (N, 40) and int64 labels 0..9.
     """
     num_samples = check_int("num_samples", num_samples, 10)
+    check_elements("mnist1d num_samples x 40 inputs", num_samples, 40)
     if num_samples % 10:
         raise InputError(f"num_samples must be a multiple of 10 (10 classes), got {num_samples}")
     train_split = check_float("train_split", train_split, 0.0, 1.0, open_low=True, open_high=True)

@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from gradsight.checks import check_int
+from gradsight.checks import MAX_SEED, check_int
 from gradsight.data._common import standardize_inputs
 from gradsight.data.adding import adding
 from gradsight.data.copy_task import copy_task
@@ -64,7 +64,7 @@ def load(name: str, seed: int = 0, standardize: bool = True, **options: Any) -> 
     """
     if name not in TASKS:
         raise InputError(f"unknown task {name!r}; valid names: {', '.join(names())}")
-    seed = check_int("seed", seed)
+    seed = check_int("seed", seed, maximum=MAX_SEED)
     if not isinstance(standardize, bool):
         raise InputError(f"standardize must be a bool, got {standardize!r}")
     generator = TASKS[name]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gradsight.checks import check_float, check_int
+from gradsight.checks import check_elements, check_float, check_int
 from gradsight.data.task import Task
 from gradsight.errors import InputError
 
@@ -52,6 +52,7 @@ def sparse_features(
     classes = check_int("classes", classes, 2)
     n_features = check_int("n_features", n_features, classes)
     n_informative = check_int("n_informative", n_informative, classes)
+    check_elements("sparse_features (n_train + n_test) x n_features", n_train + n_test, n_features)
     if n_informative > n_features:
         raise InputError(f"n_informative must be <= n_features={n_features}, got {n_informative}")
     density = check_float("density", density, 0.0, 1.0 / classes, open_low=True)

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from gradsight.checks import check_float, check_int
+from gradsight.checks import check_elements, check_float, check_int
 from gradsight.data.task import Task
 
 
@@ -40,6 +40,7 @@ def spirals(
     classes = check_int("classes", classes, 2)
     noise = check_float("noise", noise)
     turns = check_float("turns", turns, open_low=True)
+    check_elements("spirals (n_train + n_test) x 2 inputs", n_train + n_test, 2)
     g = torch.Generator().manual_seed(seed)
 
     def make(n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from gradsight.checks import check_float, check_int
+from gradsight.checks import check_elements, check_float, check_int
 from gradsight.data.task import Task
 from gradsight.errors import InputError
 
@@ -57,6 +57,9 @@ def teacher(
     out_features = check_int("out_features", out_features, 1)
     depth, width = check_int("depth", depth, 1), check_int("width", width, 1)
     n_train, n_test = check_int("n_train", n_train, 1), check_int("n_test", n_test, 1)
+    check_elements("teacher (n_train + n_test) x in_features", n_train + n_test, in_features)
+    check_elements("teacher (n_train + n_test) x width", n_train + n_test, width)
+    check_elements("teacher weights depth x width x width", depth, width, width)
     noise = check_float("noise", noise)
     if not isinstance(activation, str) or activation not in _ACTIVATIONS:
         raise InputError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")

@@ -29,9 +29,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gradsight.errors import InputError
+from gradsight.run_files import METRICS, RUN_JSON
 from gradsight.stop_signals import stops_deferred
 from gradsight.telemetry.history_html import history_html
-from gradsight.telemetry.run_files import METRICS, RUN_JSON
 
 COLUMNS = ("step", "name", "layer", "value")
 SCHEMA = pa.schema(
@@ -233,14 +233,14 @@ class History:
                 rows[part] = _part_rows(part)
             except ValueError as error:
                 problems[part] = str(error)
+        listed = "; ".join(f"{part.name}: {problem}" for part, problem in problems.items())
+        if not rows:
+            raise InputError(f"no readable metrics parts in {metrics_dir} ({listed})")
         if problems:
             warnings.warn(
-                f"skipped {len(problems)} unreadable metrics part(s): "
-                + "; ".join(f"{part}: {problem}" for part, problem in problems.items()),
+                f"skipped {len(problems)} unreadable metrics part(s) in {metrics_dir}: {listed}",
                 stacklevel=2,
             )
-        if not rows:
-            raise InputError(f"no readable metrics parts in {metrics_dir}")
         history._skipped = set(problems)
         history._parts = _highest_part(metrics_dir)
         run_json = metrics_dir.parent / RUN_JSON

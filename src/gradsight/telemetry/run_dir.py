@@ -7,7 +7,7 @@ runs/NAME/
   figures/ findings.json report.html   written by later stages
 ```
 
-The names are those of `run_files`.
+The names are those of `gradsight.run_files`.
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ import torch
 from gradsight._version import __version__
 from gradsight.errors import InputError
 from gradsight.files import write_atomic
+from gradsight.run_files import FIGURES, METRICS, RUN_JSON
 from gradsight.telemetry.history import PART_GLOB
-from gradsight.telemetry.run_files import FIGURES, METRICS, RUN_JSON
 
 Status = Literal["running", "finished", "failed", "interrupted"]
+# Keys of run.json that hold an object when present (the report reads them as mappings).
+OPTIONAL_OBJECTS = ("versions", "metrics", "meta")
 # A failed run's error, as stored in run.json, is cut to this length (a full disk leaves only
 # the blocks run.json already holds for the record).
 MAX_ERROR_CHARS = 500
@@ -167,8 +169,9 @@ def read_run(path: str | Path) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: There is no run.json.
-        ValueError: run.json is not JSON, or not an object with a string "status" and an
-            object (or null) "config"; the message names the file and the problem.
+        InputError: run.json is not JSON, or not an object with a string "status" and an
+            object (or null) "config", "versions", "metrics" and "meta"; the message names
+            the file and the problem.
     """
     file = Path(path) / RUN_JSON
     if not file.is_file():
@@ -184,6 +187,7 @@ def read_run(path: str | Path) -> dict[str, Any]:
         raise InputError(f"{file}: missing key(s) {', '.join(missing)}")
     if not isinstance(info["status"], str):
         raise InputError(f"{file}: status must be a string, got {info['status']!r}")
-    if not isinstance(info["config"], dict | None):
-        raise InputError(f"{file}: config must be an object, got {type(info['config']).__name__}")
+    for key in ("config", *OPTIONAL_OBJECTS):
+        if not isinstance(info.get(key), dict | None):
+            raise InputError(f"{file}: {key} must be an object, got {type(info[key]).__name__}")
     return info
