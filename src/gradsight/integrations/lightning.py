@@ -56,9 +56,9 @@ from rich.console import Console
 
 from gradsight.errors import InputError
 from gradsight.integrations.sinks import StepBuffer
+from gradsight.run_files import FINDINGS_JSON
 from gradsight.telemetry.history import History
 from gradsight.telemetry.run_dir import RunDir
-from gradsight.telemetry.run_files import FINDINGS_JSON
 from gradsight.telemetry.sink import Sink
 from gradsight.telemetry.watch import Watch
 

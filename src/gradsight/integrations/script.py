@@ -31,8 +31,8 @@ from typing import Any
 
 from gradsight.diagnosis import Finding, diagnose, save_findings
 from gradsight.integrations.auto_watch import AutoWatch, Watched
+from gradsight.run_files import FINDINGS_JSON, RUN_JSON
 from gradsight.telemetry.run_dir import new_run_dir
-from gradsight.telemetry.run_files import FINDINGS_JSON, RUN_JSON
 
 # The shell's status for a process ended by SIGINT (128 + 2), as Python's own exit on Ctrl-C.
 INTERRUPTED = 130

@@ -42,9 +42,9 @@ import torch
 from transformers import TrainerCallback
 from transformers.utils import logging
 
+from gradsight.run_files import FINDINGS_JSON
 from gradsight.telemetry.history import History
 from gradsight.telemetry.run_dir import new_run_dir
-from gradsight.telemetry.run_files import FINDINGS_JSON
 from gradsight.telemetry.sink import Sink
 from gradsight.telemetry.watch import Watch
 
