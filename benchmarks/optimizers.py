@@ -68,6 +68,9 @@ def factories() -> dict[str, Callable]:
         "gradsight.Lamb(one chunk)": lambda p: Lamb(
             p, lr=LR, weight_decay=WEIGHT_DECAY, chunk_elements=1 << 62
         ),
+        "gradsight.Lamb(foreach)": lambda p: Lamb(
+            p, lr=LR, weight_decay=WEIGHT_DECAY, implementation="foreach"
+        ),
         "torch_optimizer.Lamb": torch_optimizer_lamb
         and (lambda p: torch_optimizer_lamb(p, lr=LR, weight_decay=WEIGHT_DECAY, debias=True)),
         "pytorch_optimizer.Lamb": pytorch_optimizer_lamb

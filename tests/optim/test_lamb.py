@@ -75,13 +75,14 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("implementation", ["fused", "foreach"])
 @pytest.mark.parametrize(
     ("options", "zero_tensor"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
-def test_lamb_matches_the_paper_in_float64(options, zero_tensor):
+def test_lamb_matches_the_paper_in_float64(options, zero_tensor, implementation):
     lr = 0.05
     params = [w.clone().requires_grad_() for w in initial_weights(zero_tensor)]
-    opt = Lamb(params, lr=lr, **options)
+    opt = Lamb(params, lr=lr, implementation=implementation, **options)
     for _ in range(STEPS):
         opt.zero_grad()
         loss(params).backward()
@@ -172,3 +173,35 @@ def test_lamb_by_name_trains():
 def test_bad_arguments_name_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Lamb(torch.nn.Linear(2, 2).parameters(), **kwargs)
+
+
+def _trained(implementation: str, steps: int = 5) -> tuple[list[torch.Tensor], Lamb]:
+    params = [w.clone().requires_grad_() for w in initial_weights(None)]
+    opt = Lamb(params, lr=0.05, weight_decay=0.1, implementation=implementation)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss(params).backward()
+        opt.step()
+    return params, opt
+
+
+def test_auto_takes_the_public_path_when_torch_has_no_fused_kernel(monkeypatch):
+    monkeypatch.delattr(torch, "_fused_adam_")
+    params, opt = _trained("auto")
+    assert opt.implementation == "foreach"
+    expected, _ = _trained("foreach")
+    for got, want in zip(params, expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="no fused Adam kernel"):
+        Lamb(params, implementation="fused")
+
+
+def test_auto_falls_back_when_the_fused_kernel_raises(monkeypatch):
+    def unsupported(*args, **kwargs):
+        raise NotImplementedError("no kernel for this dtype")
+
+    monkeypatch.setattr(torch, "_fused_adam_", unsupported)
+    _, opt = _trained("auto")
+    assert opt.implementation == "foreach"
+    with pytest.raises(NotImplementedError):
+        _trained("fused")

@@ -9,11 +9,20 @@ Optimization for Deep Learning: Training BERT in 76 minutes", Algorithm 2):
     trust_ratio = ||w|| / ||u||                (1 when either norm is 0)
     w = w - lr * trust_ratio * u
 
-The Adam direction u is computed by torch's fused Adam kernel (`torch._fused_adam_`, on CPU
-and CUDA) run on a scratch tensor that starts at wd * w with lr = -1: one pass reads g, m, v
-and writes m, v and u. Then two norms and one `_foreach_addcmul_` apply the step. Each
-parameter's latest ratio stays in `optimizer.state[p]["trust_ratio"]` (a 0-d tensor on the
-parameter's device: reading it costs the step nothing).
+The Adam direction u comes from one of two paths:
+
+- "fused": torch's fused Adam kernel (`torch._fused_adam_`, on CPU and CUDA) run on a scratch
+  tensor that starts at wd * w with lr = -1: one pass reads g, m, v and writes m, v and u.
+  It is a private op of torch; a release may rename or drop it.
+- "foreach": the `torch._foreach_*` ops torch.optim's own multi-tensor Adam is built on
+  (lerp for m, mul and addcmul for v, the bias corrections as device tensors, addcdiv for u):
+  several passes, no private kernel.
+
+`implementation="auto"` takes "fused" where torch has the kernel and "foreach" otherwise, and
+also from the first step whose fused call raises (a dtype or device the kernel lacks; it
+checks its inputs before writing). Then two norms and one `_foreach_addcmul_` apply the step.
+Each parameter's latest ratio stays in `optimizer.state[p]["trust_ratio"]` (a 0-d tensor on
+the parameter's device: reading it costs the step nothing).
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gradsight.checks import check_choice
 from gradsight.errors import InputError
 from gradsight.optim._checks import check_adam_args
 
@@ -33,6 +43,7 @@ from gradsight.optim._checks import check_adam_args
 # parameter-sized allocation whose fresh pages fault in at every step (measured: 17 ms
 # against 30 ms per step for 19M parameters; benchmarks/optimizers.py).
 CPU_CHUNK_ELEMENTS = 1 << 19
+IMPLEMENTATIONS = ("auto", "fused", "foreach")
 
 
 class Lamb(torch.optim.Optimizer):
@@ -49,6 +60,8 @@ class Lamb(torch.optim.Optimizer):
             updated one after the other (the scratch memory of the update direction is one
             chunk); None chooses `CPU_CHUNK_ELEMENTS` on CPU and all tensors at once on GPUs
             (one launch of each kernel).
+        implementation: "fused", "foreach" or "auto" (see the module docstring); the path in
+            use is `self.implementation` after the first step.
     """
 
     def __init__(
@@ -60,8 +73,12 @@ class Lamb(torch.optim.Optimizer):
         weight_decay: float = 0.0,
         bias_correction: bool = True,
         chunk_elements: int | None = None,
+        implementation: str = "auto",
     ) -> None:
         check_adam_args(lr, betas, eps, weight_decay)
+        check_choice("implementation", implementation, IMPLEMENTATIONS)
+        if implementation == "fused" and not hasattr(torch, "_fused_adam_"):
+            raise InputError("this torch has no fused Adam kernel; use implementation='foreach'")
         if chunk_elements is not None and chunk_elements < 1:
             raise InputError(f"chunk_elements must be >= 1, got {chunk_elements}")
         defaults = dict(
@@ -73,6 +90,9 @@ class Lamb(torch.optim.Optimizer):
         )
         super().__init__(params, defaults)
         self.chunk_elements = chunk_elements
+        auto = "fused" if hasattr(torch, "_fused_adam_") else "foreach"
+        self.implementation = auto if implementation == "auto" else implementation
+        self._may_fall_back = implementation == "auto"
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
@@ -131,24 +151,20 @@ class Lamb(torch.optim.Optimizer):
             # 1 - b^inf = 1: the kernel's bias correction becomes a division by one.
             inf = torch.full((), math.inf, device=params[0].device)
             steps = [inf] * len(params)
-        # u starts as wd * w; the fused Adam step with lr = -1 adds m_hat / (sqrt(v_hat) + eps)
-        # to it while updating m and v, all in one pass over the chunk.
+        # u starts as wd * w; the Adam direction m_hat / (sqrt(v_hat) + eps) is added to it
+        # while m and v are updated.
         update = torch._foreach_mul(params, group["weight_decay"])
-        torch._fused_adam_(
-            update,
-            [p.grad for p in params],
-            [s["exp_avg"] for s in states],
-            [s["exp_avg_sq"] for s in states],
-            [],
-            steps,
-            lr=-1.0,
-            beta1=beta1,
-            beta2=beta2,
-            weight_decay=0.0,
-            eps=group["eps"],
-            amsgrad=False,
-            maximize=False,
-        )
+        moments = ([p.grad for p in params], [s["exp_avg"] for s in states])
+        moments += ([s["exp_avg_sq"] for s in states],)
+        if self.implementation == "fused":
+            try:
+                _fused_adam_direction(update, *moments, steps, beta1, beta2, group["eps"])
+            except (RuntimeError, NotImplementedError):
+                if not self._may_fall_back:
+                    raise
+                self.implementation = "foreach"
+        if self.implementation == "foreach":
+            _foreach_adam_direction(update, *moments, steps, beta1, beta2, group["eps"])
         # Norms stay on the device as one vector: no host sync per parameter.
         w_norm = torch.stack(torch._foreach_norm(params))  # (P,)
         u_norm = torch.stack(torch._foreach_norm(update))  # (P,)
@@ -156,3 +172,58 @@ class Lamb(torch.optim.Optimizer):
         ratio = torch.where(usable, w_norm / u_norm.where(usable, 1.0), 1.0)  # (P,)
         torch._foreach_copy_([s["trust_ratio"] for s in states], list(ratio.unbind()))
         torch._foreach_addcmul_(params, update, list((ratio * -group["lr"]).unbind()))
+
+
+def _fused_adam_direction(
+    update: list[Tensor],
+    grads: list[Tensor],
+    exp_avgs: list[Tensor],
+    exp_avg_sqs: list[Tensor],
+    steps: list[Tensor],
+    beta1: float,
+    beta2: float,
+    eps: float,
+) -> None:
+    """update += m_hat / (sqrt(v_hat) + eps), m and v updated, in one pass: torch's fused Adam
+    kernel stepping `update` with lr = -1 (its own weight decay off)."""
+    torch._fused_adam_(
+        update, grads, exp_avgs, exp_avg_sqs, [], steps,
+        lr=-1.0, beta1=beta1, beta2=beta2, weight_decay=0.0, eps=eps, amsgrad=False,
+        maximize=False,
+    )  # fmt: skip
+
+
+def _foreach_adam_direction(
+    update: list[Tensor],
+    grads: list[Tensor],
+    exp_avgs: list[Tensor],
+    exp_avg_sqs: list[Tensor],
+    steps: list[Tensor],
+    beta1: float,
+    beta2: float,
+    eps: float,
+) -> None:
+    """The same as `_fused_adam_direction` with the `_foreach_*` ops of torch.optim's
+    multi-tensor Adam: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+    update += (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps). The bias corrections are device
+    tensors (t may be inf: no correction) in float64, so no step waits for the host and
+    (1 - b^t) keeps its digits early on."""
+    torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+    torch._foreach_mul_(exp_avg_sqs, beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+    steps = [step.double() for step in steps]  # 0-d: b^t in float64, as the fused kernel does
+    correction1 = torch._foreach_pow(beta1, steps)  # c1 = 1 - b1^t
+    torch._foreach_neg_(correction1)
+    torch._foreach_add_(correction1, 1.0)
+    correction2 = torch._foreach_pow(beta2, steps)  # sqrt(c2) = sqrt(1 - b2^t)
+    torch._foreach_neg_(correction2)
+    torch._foreach_add_(correction2, 1.0)
+    torch._foreach_sqrt_(correction2)
+    # m_hat / (sqrt(v_hat) + eps) = m / (sqrt(v) * c1 / sqrt(c2) + eps * c1): the corrections
+    # fold into the denominator, one temporary and four passes over the chunk.
+    scale = torch._foreach_div(correction1, correction2)
+    offset = torch._foreach_mul(correction1, eps)
+    denominator = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_mul_(denominator, scale)
+    torch._foreach_add_(denominator, offset)
+    torch._foreach_addcdiv_(update, exp_avgs, denominator)
