@@ -20,14 +20,38 @@ import torch
 
 from gradsight import data
 from gradsight.drawing import new_figure
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.stats import bootstrap_ci, mean_spread
+from gradsight.lab.claims import ClaimSpec, mean_interval
+from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
+from gradsight.stats import Spread, mean_spread, spread_where
 from gradsight.train import fit
 
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop")
 ADAPTIVE = ("adagrad", "rmsprop")
 BATCH = 32
 N_RARE = 50  # the task's default n_informative: columns 0..49 are the rare ones
+# The interval of each adaptive method's per-seed accuracy gap over SGD (`mean_interval`): a
+# t-interval on 2 seeds crosses 0 for both and flips their verdicts, so the bootstrap stays.
+GAP_INTERVAL = {"adagrad": "bootstrap", "rmsprop": "bootstrap"}
+
+RARE_WEIGHTS = ClaimSpec(
+    "rare-weights",
+    "Adagrad and RMSprop put far more weight on the rare informative columns relative to the "
+    "noise columns than SGD does: every seed's ratio ||w_rare|| / ||w_noise|| is above every "
+    "SGD seed's.",
+    rule="every adaptive seed's ratio > every SGD seed's",
+    central=True,
+)
+RARE_COLUMNS_CLASSIFY = ClaimSpec(
+    "rare-columns-classify",
+    "The rare columns alone (noise columns zeroed at test time) classify better after Adagrad "
+    "or RMSprop than after SGD (mean over seeds).",
+    rule="each adaptive method's mean accuracy > SGD's",
+)
+MORE_ACCURATE = ClaimSpec(
+    "{optimizer}-more-accurate",
+    "{optimizer} reaches a higher test accuracy than SGD, each at its best lr.",
+    rule="the {interval} of the per-seed gap lies above 0",
+)
 
 
 def _sweeps(quick: bool) -> dict[str, list[float]]:
@@ -74,7 +98,8 @@ def _train(task, steps: int, point: tuple[str, float, int]) -> dict:
     }
 
 
-def run(config: LabConfig) -> ExperimentResult:
+def measure(config: LabConfig) -> Measured:
+    """The learning-rate sweep on seed 0, then each optimizer at its best lr on every seed."""
     steps = config.pick(200, 1000)
     task = data.load("sparse_features", standardize=False)
     sweeps = _sweeps(config.quick)
@@ -85,79 +110,11 @@ def run(config: LabConfig) -> ExperimentResult:
         o: float(sweep.loc[sweep[sweep.optimizer == o].train_loss.idxmin(), "lr"])
         for o in OPTIMIZERS
     }
-    rows = [r for _, r in sweep.iterrows() if r.lr == best[r.optimizer]]
-    rows = [dict(r) for r in rows]
+    rows = [dict(r) for _, r in sweep.iterrows() if r.lr == best[r.optimizer]]
     rest = [(o, best[o], s) for o in OPTIMIZERS for s in config.seed_list if s != 0]
     rows += config.map(job, rest, "adagrad-sparse")
-    frame = pd.DataFrame(rows)
-    by = frame.set_index("optimizer").sort_index()
-
-    def spread(optimizer: str, column: str):
-        return mean_spread(by.loc[[optimizer], column].astype(float))
-
-    claims = []
-    sgd_r = spread("sgd", "rare_over_noise")
-    ada = {o: spread(o, "rare_over_noise") for o in ADAPTIVE}
-    claims.append(
-        Claim(
-            "Adagrad and RMSprop put far more weight on the rare informative columns relative "
-            "to the noise columns than SGD does: every seed's ratio ||w_rare|| / ||w_noise|| "
-            "is above every SGD seed's.",
-            held=all(s.low > sgd_r.high for s in ada.values()),
-            numbers={"sgd": sgd_r, **ada, "best lr": best},
-            verdict=(
-                f"||w_rare|| / ||w_noise||: sgd {sgd_r.mean:.1f} (max {sgd_r.high:.1f}), "
-                + ", ".join(f"{o} {s.mean:.1f} (min {s.low:.1f})" for o, s in ada.items())
-                + f" after {steps} steps at each one's best lr."
-            ),
-            central=True,
-        )
-    )
-    sgd_a = spread("sgd", "rare_only_accuracy")
-    ada_a = {o: spread(o, "rare_only_accuracy") for o in ADAPTIVE}
-    claims.append(
-        Claim(
-            "The rare columns alone (noise columns zeroed at test time) classify better after "
-            "Adagrad or RMSprop than after SGD (mean over seeds).",
-            held=all(s.mean > sgd_a.mean for s in ada_a.values()),
-            numbers={"sgd": sgd_a, **ada_a},
-            verdict="test accuracy from the rare columns only: sgd "
-            f"{sgd_a.mean:.3f}, " + ", ".join(f"{o} {s.mean:.3f}" for o, s in ada_a.items()) + ".",
-        )
-    )
-    acc = frame.pivot(index="seed", columns="optimizer", values="test_accuracy")  # (S, 3)
-    for o in ADAPTIVE:
-        gap = (acc[o] - acc["sgd"]).to_numpy()  # paired: same seed, init and batches
-        low, high = bootstrap_ci(gap)
-        claims.append(
-            Claim(
-                f"{o} reaches a higher test accuracy than SGD, each at its best lr (95% "
-                "bootstrap interval of the per-seed gap above 0).",
-                held=bool(low > 0),
-                numbers={
-                    o: spread(o, "test_accuracy"),
-                    "sgd": spread("sgd", "test_accuracy"),
-                    "gap": mean_spread(gap),
-                    "gap 95% interval": (low, high),
-                },
-                verdict=f"mean gap {gap.mean():+.3f} (95% CI {low:+.3f} to {high:+.3f}); the "
-                "task's best possible accuracy is 0.820 in expectation.",
-            )
-        )
-
-    figures = {"weights": _weights_figure(frame), "sweep": _sweep_figure(sweep, best)}
-    captions = {
-        "weights": "Norm of the logit-gap weights w_1 - w_0 on the 50 rare informative columns "
-        "against the 50 noise columns, one point per seed, each optimizer at its best lr: the "
-        "adaptive methods sit far above SGD's rare/noise ratio.",
-        "sweep": f"The learning-rate sweep on seed 0: final training loss after {steps} steps "
-        "(lowest marked) for each optimizer.",
-    }
-    return ExperimentResult(
-        tables={"runs": frame, "sweep": sweep},
-        figures=figures,
-        captions=captions,
-        claims=claims,
+    return Measured(
+        tables={"runs": pd.DataFrame(rows), "sweep": sweep},
         params={
             "model": "logistic regression (Linear 100 -> 2)",
             "task": "sparse_features, standardize=False",
@@ -168,6 +125,69 @@ def run(config: LabConfig) -> ExperimentResult:
             "seeds": config.seed_list,
         },
     )
+
+
+def _spreads(m: Measured, column: str, optimizers=OPTIMIZERS) -> dict[str, Spread]:
+    return {o: spread_where(m.tables["runs"], column, optimizer=o) for o in optimizers}
+
+
+def rare_weights(m: Measured) -> Claim:
+    sgd = _spreads(m, "rare_over_noise", ["sgd"])["sgd"]
+    ada = _spreads(m, "rare_over_noise", ADAPTIVE)
+    return RARE_WEIGHTS.judge(
+        all(s.low > sgd.high for s in ada.values()),
+        {"sgd": sgd, **ada, "best lr": m.params["best lr"]},
+        f"||w_rare|| / ||w_noise||: sgd {sgd.mean:.1f} (max {sgd.high:.1f}), "
+        + ", ".join(f"{o} {s.mean:.1f} (min {s.low:.1f})" for o, s in ada.items())
+        + f" after {m.params['steps']} steps at each one's best lr",
+    )
+
+
+def rare_columns_classify(m: Measured) -> Claim:
+    sgd = _spreads(m, "rare_only_accuracy", ["sgd"])["sgd"]
+    ada = _spreads(m, "rare_only_accuracy", ADAPTIVE)
+    return RARE_COLUMNS_CLASSIFY.judge(
+        all(s.mean > sgd.mean for s in ada.values()),
+        {"sgd": sgd, **ada},
+        f"test accuracy from the rare columns only: sgd {sgd.mean:.3f}, "
+        + ", ".join(f"{o} {s.mean:.3f}" for o, s in ada.items()),
+    )
+
+
+def more_accurate(m: Measured, optimizer: str) -> Claim:
+    acc = m.tables["runs"].pivot(index="seed", columns="optimizer", values="test_accuracy")
+    gap = (acc[optimizer] - acc["sgd"]).to_numpy()  # paired: same seed, init and batches
+    label, (low, high) = mean_interval(gap, GAP_INTERVAL[optimizer])
+    spreads = _spreads(m, "test_accuracy", [optimizer, "sgd"])
+    return MORE_ACCURATE.judge(
+        bool(low > 0),
+        {**spreads, "gap": mean_spread(gap), f"gap, {label}": (low, high)},
+        f"mean gap {gap.mean():+.3f} ({label}: {low:+.3f} to {high:+.3f}); the task's best "
+        "possible accuracy is 0.820 in expectation",
+        optimizer=optimizer,
+        interval=label,
+    )
+
+
+def claims(m: Measured) -> list[Claim]:
+    """The weights on the rare columns, what they classify, and each adaptive method's gap."""
+    return [rare_weights(m), rare_columns_classify(m), *(more_accurate(m, o) for o in ADAPTIVE)]
+
+
+def figures(m: Measured) -> Figures:
+    """The weights on rare against noise columns, and the sweep."""
+    drawn = {
+        "weights": _weights_figure(m.tables["runs"]),
+        "sweep": _sweep_figure(m.tables["sweep"], m.params["best lr"]),
+    }
+    captions = {
+        "weights": "Norm of the logit-gap weights w_1 - w_0 on the 50 rare informative columns "
+        "against the 50 noise columns, one point per seed, each optimizer at its best lr: the "
+        "adaptive methods sit far above SGD's rare/noise ratio.",
+        "sweep": f"The learning-rate sweep on seed 0: final training loss after "
+        f"{m.params['steps']} steps (lowest marked) for each optimizer.",
+    }
+    return drawn, captions
 
 
 def _weights_figure(frame: pd.DataFrame):
@@ -205,5 +225,7 @@ EXPERIMENT = Experiment(
         "Do Adagrad and RMSprop learn the rare informative features that SGD neglects (seed "
         "003; Duchi, Hazan & Singer 2011)?"
     ),
-    run=run,
+    measure=measure,
+    claims=claims,
+    figures=figures,
 )

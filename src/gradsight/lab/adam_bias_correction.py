@@ -22,9 +22,10 @@ import torch
 
 from gradsight import data, models
 from gradsight.drawing import new_figure
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
+from gradsight.lab.claims import ClaimSpec, judge_all, mean_interval
+from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
 from gradsight.optim import AdamNoBiasCorrection
-from gradsight.stats import bootstrap_ci, mean_spread
+from gradsight.stats import mean_spread
 from gradsight.train.batches import batches
 
 BETAS = (0.9, 0.999)
@@ -32,6 +33,36 @@ LR = 1e-3
 BATCH = 64
 EARLY = 10  # "early steps": the first this many
 TOLERANCE = 0.05  # relative error allowed between measured and predicted step ratios
+MOMENT_TOLERANCE = 1e-4  # absolute error allowed between measured and predicted m_t ratios
+# The interval of the mean early-step ratio over seeds (`mean_interval`).
+GAIN_INTERVAL = "t"
+
+FIRST_MOMENT = ClaimSpec(
+    "first-moment",
+    "Without bias correction the first moment m_t is (1 - b1^t) times the corrected one on the "
+    "same gradients ({first:.1f} at t = 1, {last:.3f} at t = {steps}).",
+    rule="every seed's largest deviation < {tolerance:g}",
+)
+STEP_FORMULA = ClaimSpec(
+    "step-formula",
+    "On the same gradients the uncorrected step is (1 - b1^t) / sqrt(1 - b2^t) times Adam's "
+    "(Kingma & Ba 2015, section 3), within {tolerance:.0%} for t <= {steps}.",
+    rule="every seed's largest relative error < {tolerance:g}",
+    central=True,
+)
+FIRST_STEP_SMALLER = ClaimSpec(
+    "first-step-smaller",
+    "Since the uncorrected first moment is too small, the first uncorrected step is smaller "
+    "than Adam's (the popular reading of the correction).",
+    rule="every seed's ratio at t = 1 < 1",
+)
+EARLY_STEPS_LARGER = ClaimSpec(
+    "early-steps-larger",
+    "On their own trajectories the uncorrected optimizer's first {early} steps are larger than "
+    "Adam's on average (ratio of mean step norms above 1).",
+    rule="the {interval} of the ratio lies above 1",
+    central=True,
+)
 
 
 def formula_ratio(t: np.ndarray, betas: tuple[float, float] = BETAS) -> np.ndarray:
@@ -111,83 +142,16 @@ def _seed_runs(task, steps: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]
     return _same_gradients(task, seed, steps), _own_trajectories(task, seed, steps)
 
 
-def run(config: LabConfig) -> ExperimentResult:
+def measure(config: LabConfig) -> Measured:
+    """Each seed: both optimizers on identical gradients, then on their own trajectories."""
     steps = config.pick(50, 200)
     task = data.load("digits", seed=0)
     runs = config.map(partial(_seed_runs, task, steps), config.seed_list, "adam-bias-correction")
-    same = pd.concat([s for s, _ in runs])
-    own = pd.concat([o for _, o in runs])
-    t = np.arange(1, steps + 1)
-    predicted = formula_ratio(t)
-
-    claims = []
-    moment = same.assign(err=(same.moment_ratio - (1 - BETAS[0] ** same.t)).abs())
-    moment_err = mean_spread(moment.groupby("seed")["err"].max())
-    claims.append(
-        Claim(
-            "Without bias correction the first moment m_t is (1 - b1^t) times the corrected "
-            f"one on the same gradients (0.1 at t = 1, {1 - BETAS[0] ** steps:.3f} at "
-            f"t = {steps}).",
-            held=moment_err.high < 1e-4,
-            numbers={"max |measured - (1 - b1^t)| per seed": moment_err},
-            verdict=f"largest deviation from 1 - b1^t over t <= {steps}: {moment_err.high:.1e}.",
-        )
-    )
-    ratio = same.assign(rel=(same.step_ratio / formula_ratio(same.t.to_numpy()) - 1).abs())
-    rel_err = mean_spread(ratio.groupby("seed")["rel"].max())
-    claims.append(
-        Claim(
-            "On the same gradients the uncorrected step is (1 - b1^t) / sqrt(1 - b2^t) times "
-            f"Adam's (Kingma & Ba 2015, section 3), within {TOLERANCE:.0%} for t <= {steps}.",
-            held=rel_err.high < TOLERANCE,
-            numbers={"max relative error per seed": rel_err, "predicted at t=1": predicted[0]},
-            verdict=(
-                f"measured ratio at t = 1: {same[same.t == 1].step_ratio.mean():.3f} "
-                f"(predicted {predicted[0]:.3f}); largest relative error {rel_err.high:.1e}."
-            ),
-            central=True,
-        )
-    )
-    first = same[same.t == 1].step_ratio
-    claims.append(
-        Claim(
-            "Since the uncorrected first moment is too small, the first uncorrected step is "
-            "smaller than Adam's (the popular reading of the correction).",
-            held=bool(first.max() < 1.0),
-            numbers={"step ratio at t=1": mean_spread(first)},
-            verdict=(
-                f"uncorrected / Adam step at t = 1: {first.mean():.2f}: the second moment is "
-                "too small as well, by sqrt(1 - b2^t), which outweighs it."
-            ),
-        )
-    )
-    early = own[own.t <= EARLY].groupby(["seed", "optimizer"])["step"].mean().unstack()
-    gain = (early["uncorrected"] / early["adam"]).to_numpy()
-    low, high = bootstrap_ci(gain)
-    claims.append(
-        Claim(
-            f"On their own trajectories the uncorrected optimizer's first {EARLY} steps are "
-            "larger than Adam's on average (ratio of mean step norms above 1).",
-            held=bool(low > 1.0),
-            numbers={"ratio": mean_spread(gain), "95% bootstrap interval": (low, high)},
-            verdict=f"mean step ratio {gain.mean():.2f} (95% CI {low:.2f} to {high:.2f}).",
-            central=True,
-        )
-    )
-
-    figures = {"step_ratio": _ratio_figure(same, t, predicted), "steps": _steps_figure(own)}
-    captions = {
-        "step_ratio": "Uncorrected / corrected step norm on identical gradients against t "
-        "(points: each seed), the formula (1 - b1^t) / sqrt(1 - b2^t) (line) and the first "
-        "moment's factor 1 - b1^t alone (dashed): the steps start 3.16 times larger, not smaller.",
-        "steps": f"Step norm ||w_t - w_(t-1)|| of Adam and of Adam without bias correction on "
-        f"their own trajectories (mean over seeds, band: min to max), lr {LR}.",
-    }
-    return ExperimentResult(
-        tables={"same_gradients": same, "own_trajectories": own},
-        figures=figures,
-        captions=captions,
-        claims=claims,
+    return Measured(
+        tables={
+            "same_gradients": pd.concat([s for s, _ in runs]),
+            "own_trajectories": pd.concat([o for _, o in runs]),
+        },
         params={
             "betas": list(BETAS),
             "lr": LR,
@@ -198,6 +162,86 @@ def run(config: LabConfig) -> ExperimentResult:
             "seeds": config.seed_list,
         },
     )
+
+
+def first_moment(m: Measured) -> Claim:
+    same, steps = m.tables["same_gradients"], m.params["steps"]
+    moment = same.assign(err=(same.moment_ratio - (1 - BETAS[0] ** same.t)).abs())
+    err = mean_spread(moment.groupby("seed")["err"].max())
+    return FIRST_MOMENT.judge(
+        err.high < MOMENT_TOLERANCE,
+        {"max |measured - (1 - b1^t)| per seed": err},
+        f"largest deviation from 1 - b1^t over t <= {steps}: {err.high:.1e}",
+        first=1 - BETAS[0],
+        last=1 - BETAS[0] ** steps,
+        steps=steps,
+        tolerance=MOMENT_TOLERANCE,
+    )
+
+
+def step_formula(m: Measured) -> Claim:
+    same, steps = m.tables["same_gradients"], m.params["steps"]
+    predicted = formula_ratio(np.arange(1, steps + 1))
+    ratio = same.assign(rel=(same.step_ratio / formula_ratio(same.t.to_numpy()) - 1).abs())
+    rel_err = mean_spread(ratio.groupby("seed")["rel"].max())
+    return STEP_FORMULA.judge(
+        rel_err.high < TOLERANCE,
+        {"max relative error per seed": rel_err, "predicted at t=1": predicted[0]},
+        f"measured ratio at t = 1: {same[same.t == 1].step_ratio.mean():.3f} (predicted "
+        f"{predicted[0]:.3f}); largest relative error {rel_err.high:.1e}",
+        tolerance=TOLERANCE,
+        steps=steps,
+    )
+
+
+def first_step_smaller(m: Measured) -> Claim:
+    same = m.tables["same_gradients"]
+    first = same[same.t == 1].step_ratio
+    return FIRST_STEP_SMALLER.judge(
+        bool(first.max() < 1.0),
+        {"step ratio at t=1": mean_spread(first)},
+        f"uncorrected / Adam step at t = 1: {first.mean():.2f}: the second moment is too small "
+        "as well, by sqrt(1 - b2^t), which outweighs it",
+    )
+
+
+def early_steps_larger(m: Measured) -> Claim:
+    own = m.tables["own_trajectories"]
+    early = own[own.t <= EARLY].groupby(["seed", "optimizer"])["step"].mean().unstack()
+    gain = (early["uncorrected"] / early["adam"]).to_numpy()
+    label, (low, high) = mean_interval(gain, GAIN_INTERVAL)
+    return EARLY_STEPS_LARGER.judge(
+        bool(low > 1.0),
+        {"ratio": mean_spread(gain), label: (low, high)},
+        f"mean step ratio {gain.mean():.2f} ({label}: {low:.2f} to {high:.2f})",
+        early=EARLY,
+        interval=label,
+    )
+
+
+CHECKS = (first_moment, step_formula, first_step_smaller, early_steps_larger)
+
+
+def claims(m: Measured) -> list[Claim]:
+    """The claims of `CHECKS`, judged on the measurements."""
+    return judge_all(CHECKS, m)
+
+
+def figures(m: Measured) -> Figures:
+    """The step ratio on identical gradients, and the steps on each one's trajectory."""
+    t = np.arange(1, m.params["steps"] + 1)
+    drawn = {
+        "step_ratio": _ratio_figure(m.tables["same_gradients"], t, formula_ratio(t)),
+        "steps": _steps_figure(m.tables["own_trajectories"]),
+    }
+    captions = {
+        "step_ratio": "Uncorrected / corrected step norm on identical gradients against t "
+        "(points: each seed), the formula (1 - b1^t) / sqrt(1 - b2^t) (line) and the first "
+        "moment's factor 1 - b1^t alone (dashed): the steps start 3.16 times larger, not smaller.",
+        "steps": f"Step norm ||w_t - w_(t-1)|| of Adam and of Adam without bias correction on "
+        f"their own trajectories (mean over seeds, band: min to max), lr {LR}.",
+    }
+    return drawn, captions
 
 
 def _ratio_figure(same: pd.DataFrame, t: np.ndarray, predicted: np.ndarray):
@@ -233,5 +277,7 @@ EXPERIMENT = Experiment(
         "How do Adam's first steps change without bias correction, where m_t is (1 - b1^t) "
         "too small and v_t is (1 - b2^t) too small (Kingma & Ba 2015)?"
     ),
-    run=run,
+    measure=measure,
+    claims=claims,
+    figures=figures,
 )

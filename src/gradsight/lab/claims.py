@@ -32,7 +32,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from gradsight.errors import InputError
 from gradsight.lab.experiment import Claim, Measured
+from gradsight.stats import bootstrap_ci, t_interval
 
 
 @dataclass(frozen=True)
@@ -85,3 +89,35 @@ class ClaimSpec:
 def judge_all(checks: Sequence[Callable[[Measured], Claim]], measured: Measured) -> list[Claim]:
     """Each check applied to the measurements, in order."""
     return [check(measured) for check in checks]
+
+
+def bootstrap_label(n: int, level: float = 0.95) -> str:
+    """What a percentile bootstrap interval of a mean over `n` seeds is, in words.
+
+    With n <= 3 its quantiles are the smallest and largest value: the mean of a resample
+    equals the smallest value with probability n^-n >= 1/27 > 2.5%.
+    """
+    base = f"{level:.0%} percentile bootstrap"
+    return f"{base} (the range of {n} seeds)" if n <= 3 else f"{base} over {n} seeds"
+
+
+def mean_interval(
+    values: Sequence[float] | np.ndarray, method: str, level: float = 0.95
+) -> tuple[str, tuple[float, float]]:
+    """An interval of the mean over seeds, and its name for the page.
+
+    Args:
+        values: One value per seed (a per-seed difference, for paired comparisons).
+        method: "t" for Student's t-interval (`stats.t_interval`), "bootstrap" for the
+            percentile bootstrap (`stats.bootstrap_ci`), kept where a claim's verdict was
+            written against it.
+        level: Coverage, in (0, 1).
+
+    Returns:
+        (label, (low, high)), e.g. ("95% t-interval", (0.20, 0.30)).
+    """
+    if method == "t":
+        return f"{level:.0%} t-interval", t_interval(values, level)
+    if method == "bootstrap":
+        return bootstrap_label(len(values), level), bootstrap_ci(values, level=level)
+    raise InputError(f"method must be 't' or 'bootstrap', got {method!r}")

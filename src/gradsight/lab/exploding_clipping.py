@@ -20,8 +20,9 @@ import torch
 
 from gradsight import data, models
 from gradsight.drawing import new_figure
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.stats import mean_spread
+from gradsight.lab.claims import ClaimSpec, judge_all
+from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
+from gradsight.stats import spread_where
 from gradsight.train import fit
 
 DEPTH = 8
@@ -41,6 +42,32 @@ CONDITIONS = {
     "clip norm + l2 1e-1": {"clip_norm": CLIP_NORM, "l2": 1e-1},
 }
 RESCUED = 0.5  # test accuracy (chance 0.1)
+
+PLAIN_EXPLODES = ClaimSpec(
+    "plain-explodes",
+    "With N(0, {std:g}^2) weights (over twice He's std) plain SGD explodes: the loss turns "
+    "non-finite and training stops.",
+    rule="every run diverges",
+    central=True,
+)
+CLIP_RESCUES = ClaimSpec(
+    "clip-{by}-rescues",
+    "Clipping the gradient by {by} ({value:g}) rescues it: no run diverges and every seed "
+    "reaches test accuracy >= {rescued:g}.",
+    rule="no run diverges and every seed's test accuracy >= {rescued:g}",
+    central=True,
+)
+L2_ALONE_FAILS = ClaimSpec(
+    "l2-alone-fails",
+    "L2 regularisation (1e-2) alone does not stop the explosion.",
+    rule="every run diverges",
+)
+L2_SHRINKS = ClaimSpec(
+    "l2-shrinks",
+    "L2 shrinks the weights: with clipping, the final weight norm falls as l2 grows from 0 to "
+    "1e-2 to 1e-1.",
+    rule="the seeds' ranges are ordered",
+)
 
 
 def weight_norm(model: torch.nn.Module) -> float:
@@ -95,87 +122,11 @@ def _runs(config: LabConfig, steps: int) -> pd.DataFrame:
     return pd.DataFrame(config.map(partial(_trial, task, steps), grid, "exploding-clipping"))
 
 
-def run(config: LabConfig) -> ExperimentResult:
+def measure(config: LabConfig) -> Measured:
+    """Every (condition, seed) trained with SGD."""
     steps = config.pick(300, 1500)
-    frame = _runs(config, steps)
-    by = frame.set_index("condition").sort_index()
-
-    def spread(condition: str, column: str):
-        return mean_spread(by.loc[[condition], column].astype(float))
-
-    claims = []
-    plain = by.loc[["plain"]]
-    claims.append(
-        Claim(
-            f"With N(0, {STD}^2) weights (over twice He's std) plain SGD explodes: the loss "
-            "turns non-finite and training stops.",
-            held=bool(plain.diverged.all()),
-            numbers={
-                "diverged runs": int(plain.diverged.sum()),
-                "runs": len(plain),
-                "steps taken": spread("plain", "steps_taken"),
-            },
-            verdict=(
-                f"{int(plain.diverged.sum())} of {len(plain)} runs diverged, after "
-                f"{plain.steps_taken.mean():.0f} steps on average (of {steps})."
-            ),
-            central=True,
-        )
-    )
-    for condition, value in (("clip norm", CLIP_NORM), ("clip value", CLIP_VALUE)):
-        rows = by.loc[[condition]]
-        acc = spread(condition, "test_accuracy")
-        claims.append(
-            Claim(
-                f"Clipping the gradient by {condition.split()[-1]} ({value}) rescues it: no "
-                f"run diverges and every seed reaches test accuracy >= {RESCUED}.",
-                held=not rows.diverged.any() and acc.low >= RESCUED,
-                numbers={"test accuracy": acc, "diverged runs": int(rows.diverged.sum())},
-                verdict=(
-                    f"{int(rows.diverged.sum())} diverged; test accuracy {acc.mean:.2f} "
-                    f"(min {acc.low:.2f}) after {steps} steps."
-                ),
-                central=True,
-            )
-        )
-    l2_only = by.loc[["l2 1e-2"]]
-    claims.append(
-        Claim(
-            "L2 regularisation (1e-2) alone does not stop the explosion.",
-            held=bool(l2_only.diverged.all()),
-            numbers={"diverged runs": int(l2_only.diverged.sum()), "runs": len(l2_only)},
-            verdict=f"{int(l2_only.diverged.sum())} of {len(l2_only)} runs diverged.",
-        )
-    )
-    norms = [spread(c, "weight_norm_final") for c in ("clip norm", "clip norm + l2 1e-2")]
-    norms.append(spread("clip norm + l2 1e-1", "weight_norm_final"))
-    claims.append(
-        Claim(
-            "L2 shrinks the weights: with clipping, the final weight norm falls as l2 grows "
-            "from 0 to 1e-2 to 1e-1.",
-            held=norms[0].low > norms[1].high and norms[1].low > norms[2].high,
-            numbers={"l2 0": norms[0], "l2 1e-2": norms[1], "l2 1e-1": norms[2]},
-            verdict=(
-                f"final ||W||: {norms[0].mean:.1f}, {norms[1].mean:.1f}, {norms[2].mean:.1f} "
-                f"(init {by.weight_norm_init.mean():.1f}); held if the seeds' ranges are "
-                "ordered. The clip bounds the whole gradient, penalty included, so each step "
-                f"moves the weights by at most lr x {CLIP_NORM} = {LR * CLIP_NORM}."
-            ),
-        )
-    )
-
-    figures = {"outcome": _outcome_figure(frame, steps), "weight_norm": _norm_figure(frame)}
-    captions = {
-        "outcome": f"Test accuracy after {steps} SGD steps (lr {LR}) per condition, dots are "
-        "seeds; a cross marks a run stopped by a non-finite loss.",
-        "weight_norm": "Weight norm sqrt(sum ||W_l||_F^2) at init and at the end, per "
-        "condition (mean over seeds; diverged runs have none).",
-    }
-    return ExperimentResult(
-        tables={"runs": frame},
-        figures=figures,
-        captions=captions,
-        claims=claims,
+    return Measured(
+        tables={"runs": _runs(config, steps)},
         params={
             "net": f"ReLU MLP depth {DEPTH}, width {WIDTH}, N(0, {STD}^2) weights",
             "optimizer": f"sgd lr {LR}, batch {BATCH}",
@@ -185,6 +136,92 @@ def run(config: LabConfig) -> ExperimentResult:
             "task": "digits",
         },
     )
+
+
+def _rows(m: Measured, condition: str) -> pd.DataFrame:
+    frame = m.tables["runs"]
+    return frame[frame.condition == condition]
+
+
+def plain_explodes(m: Measured) -> Claim:
+    plain = _rows(m, "plain")
+    return PLAIN_EXPLODES.judge(
+        bool(plain.diverged.all()),
+        {
+            "diverged runs": int(plain.diverged.sum()),
+            "runs": len(plain),
+            "steps taken": spread_where(m.tables["runs"], "steps_taken", condition="plain"),
+        },
+        f"{int(plain.diverged.sum())} of {len(plain)} runs diverged, after "
+        f"{plain.steps_taken.mean():.0f} steps on average (of {m.params['steps']})",
+        std=STD,
+    )
+
+
+def _clip_rescues(m: Measured, condition: str, value: float) -> Claim:
+    rows = _rows(m, condition)
+    acc = spread_where(m.tables["runs"], "test_accuracy", condition=condition)
+    return CLIP_RESCUES.judge(
+        not rows.diverged.any() and acc.low >= RESCUED,
+        {"test accuracy": acc, "diverged runs": int(rows.diverged.sum())},
+        f"{int(rows.diverged.sum())} diverged; test accuracy {acc.mean:.2f} (min "
+        f"{acc.low:.2f}) after {m.params['steps']} steps",
+        by=condition.split()[-1],
+        value=value,
+        rescued=RESCUED,
+    )
+
+
+def clip_norm_rescues(m: Measured) -> Claim:
+    return _clip_rescues(m, "clip norm", CLIP_NORM)
+
+
+def clip_value_rescues(m: Measured) -> Claim:
+    return _clip_rescues(m, "clip value", CLIP_VALUE)
+
+
+def l2_alone_fails(m: Measured) -> Claim:
+    rows = _rows(m, "l2 1e-2")
+    return L2_ALONE_FAILS.judge(
+        bool(rows.diverged.all()),
+        {"diverged runs": int(rows.diverged.sum()), "runs": len(rows)},
+        f"{int(rows.diverged.sum())} of {len(rows)} runs diverged",
+    )
+
+
+def l2_shrinks(m: Measured) -> Claim:
+    frame = m.tables["runs"]
+    conditions = ("clip norm", "clip norm + l2 1e-2", "clip norm + l2 1e-1")
+    norms = [spread_where(frame, "weight_norm_final", condition=c) for c in conditions]
+    return L2_SHRINKS.judge(
+        norms[0].low > norms[1].high and norms[1].low > norms[2].high,
+        {"l2 0": norms[0], "l2 1e-2": norms[1], "l2 1e-1": norms[2]},
+        f"final ||W||: {norms[0].mean:.1f}, {norms[1].mean:.1f}, {norms[2].mean:.1f} (init "
+        f"{frame.weight_norm_init.mean():.1f}). The clip bounds the whole gradient, penalty "
+        f"included, so each step moves the weights by at most lr x {CLIP_NORM} = "
+        f"{LR * CLIP_NORM}",
+    )
+
+
+CHECKS = (plain_explodes, clip_norm_rescues, clip_value_rescues, l2_alone_fails, l2_shrinks)
+
+
+def claims(m: Measured) -> list[Claim]:
+    """The claims of `CHECKS`, judged on the measurements."""
+    return judge_all(CHECKS, m)
+
+
+def figures(m: Measured) -> Figures:
+    """Test accuracy and weight norm per condition."""
+    frame, steps = m.tables["runs"], m.params["steps"]
+    drawn = {"outcome": _outcome_figure(frame, steps), "weight_norm": _norm_figure(frame)}
+    captions = {
+        "outcome": f"Test accuracy after {steps} SGD steps (lr {LR}) per condition, dots are "
+        "seeds; a cross marks a run stopped by a non-finite loss.",
+        "weight_norm": "Weight norm sqrt(sum ||W_l||_F^2) at init and at the end, per "
+        "condition (mean over seeds; diverged runs have none).",
+    }
+    return drawn, captions
 
 
 def _outcome_figure(frame: pd.DataFrame, steps: int):
@@ -228,5 +265,7 @@ EXPERIMENT = Experiment(
         "by norm or by value rescue it while L2 limits the weights' norm (Pascanu "
         "et al. 2013)?"
     ),
-    run=run,
+    measure=measure,
+    claims=claims,
+    figures=figures,
 )

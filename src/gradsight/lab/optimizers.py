@@ -18,8 +18,9 @@ import pandas as pd
 
 from gradsight import data, models
 from gradsight.drawing import new_figure
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.stats import bootstrap_ci, mean_and_range, mean_spread
+from gradsight.lab.claims import ClaimSpec, mean_interval
+from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
+from gradsight.stats import mean_and_range, mean_spread
 from gradsight.train import fit
 
 # name -> (gs.fit optimizer, full batch?, centre of its learning-rate sweep)
@@ -44,6 +45,31 @@ TARGETS = {"digits": 0.9, "mnist1d": 0.5}
 EVAL_EVERY = 5
 QUICK_FACTORS = [0.3, 1.0, 3.0, 10.0]
 FULL_FACTORS = [0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
+# GD against SGD is judged on an interval of the per-seed gap's mean (`mean_interval`): a
+# t-interval on 2 seeds crosses 0 (t_{1, 0.975} = 12.7) and flips the verdict, so the
+# percentile bootstrap stays.
+GAP_INTERVAL = "bootstrap"
+# The central claim: this (task, optimizer) beats SGD to the target.
+CENTRAL = ("digits", "Adam")
+
+FASTER_THAN_SGD = ClaimSpec(
+    "{task}-{optimizer}-faster",
+    "On {task}, {optimizer} reaches {target:.0%} test accuracy in fewer steps than plain SGD "
+    "on every seed, each at its best lr.",
+    rule="{optimizer} needs fewer steps than SGD on every seed",
+)
+GD_BELOW_SGD = ClaimSpec(
+    "{task}-gd-below-sgd",
+    "On {task}, full-batch GD ends at a lower training loss than SGD after the same number of "
+    "steps (exact gradients).",
+    rule="the {interval} of the per-seed gap GD - SGD lies below 0",
+)
+ALL_REACH = ClaimSpec(
+    "{task}-all-reach",
+    "On {task}, every optimizer at its best lr reaches {target:.0%} test accuracy within "
+    "{steps} steps on every seed.",
+    rule="every run reaches it",
+)
 
 
 def _model(task, seed: int):
@@ -100,7 +126,8 @@ def _runs(config: LabConfig, task_name: str, steps: int):
     return frame, sweep_frame, curves, best
 
 
-def run(config: LabConfig) -> ExperimentResult:
+def measure(config: LabConfig) -> Measured:
+    """Each task: the learning-rate sweep on seed 0, then every optimizer at its best lr."""
     steps = config.pick(100, 600)
     task_names = config.pick(["digits"], ["digits", "mnist1d"])
     frames, sweeps, curves, bests = [], [], {}, {}
@@ -109,90 +136,8 @@ def run(config: LabConfig) -> ExperimentResult:
         frames.append(frame)
         sweeps.append(sweep)
         curves[task_name], bests[task_name] = task_curves, best
-    frame, sweep = pd.concat(frames), pd.concat(sweeps)
-
-    claims = []
-    for task_name in task_names:
-        rows = frame[frame.task == task_name]
-        target = TARGETS[task_name]
-        to_target = rows.pivot(index="seed", columns="optimizer", values="steps_to_target")
-        sgd = to_target["SGD"].to_numpy()
-        for name, central in (("momentum", False), ("Adam", True)):
-            faster = to_target[name].to_numpy() < sgd
-            claims.append(
-                Claim(
-                    f"On {task_name}, {name} reaches {target:.0%} test accuracy in fewer steps "
-                    f"than plain SGD on every seed, each at its best lr.",
-                    held=bool(faster.all()),
-                    numbers={
-                        name: mean_spread(to_target[name]),
-                        "SGD": mean_spread(sgd),
-                        "best lr": {name: bests[task_name][name], "SGD": bests[task_name]["SGD"]},
-                    },
-                    verdict=(
-                        f"steps to {target:.0%}: {name} {to_target[name].mean():.0f}, SGD "
-                        f"{np.mean(sgd):.0f} ({int(faster.sum())} of {len(sgd)} seeds faster; "
-                        f"evaluated every {EVAL_EVERY} steps, inf = never)."
-                    ),
-                    central=central and task_name == "digits",
-                )
-            )
-        final = rows.pivot(index="seed", columns="optimizer", values="train_loss")
-        gap = (final["GD"] - final["SGD"]).to_numpy()
-        low, high = bootstrap_ci(gap)
-        claims.append(
-            Claim(
-                f"On {task_name}, full-batch GD ends at a lower training loss than SGD after "
-                "the same number of steps (exact gradients; 95% bootstrap interval of the "
-                "per-seed gap below 0).",
-                held=bool(high < 0),
-                numbers={
-                    "GD": mean_spread(final["GD"]),
-                    "SGD": mean_spread(final["SGD"]),
-                    "gap 95% interval": (low, high),
-                },
-                verdict=f"final training loss GD - SGD {gap.mean():+.3g} (95% CI {low:+.3g} to "
-                f"{high:+.3g}).",
-            )
-        )
-        reached = np.isfinite(rows.steps_to_target.to_numpy())
-        claims.append(
-            Claim(
-                f"On {task_name}, every optimizer at its best lr reaches {target:.0%} test "
-                f"accuracy within {steps} steps on every seed.",
-                held=bool(reached.all()),
-                numbers={
-                    "runs reaching target": int(reached.sum()),
-                    "runs": len(reached),
-                    "steps to target": mean_spread(
-                        np.where(reached, rows.steps_to_target.to_numpy(), steps + 1)
-                    ),
-                },
-                verdict=f"{int(reached.sum())} of {len(reached)} runs reached it; missed: "
-                + (", ".join(sorted(set(rows[~reached].optimizer))) or "none")
-                + ".",
-            )
-        )
-
-    figures, captions = {}, {}
-    for task_name in task_names:
-        figures[f"loss_{task_name}"] = _loss_figure(curves[task_name], config.seed_list)
-        captions[f"loss_{task_name}"] = (
-            f"Training loss on {task_name} (smoothed over 5 steps) for each optimizer at its "
-            "best lr: mean over seeds, band min to max (GD's loss is the full training set's)."
-        )
-    figures["steps_to_target"] = _target_figure(frame, steps)
-    captions["steps_to_target"] = (
-        "Steps to the target test accuracy ("
-        + ", ".join(f"{t}: {TARGETS[t]:.0%}" for t in task_names)
-        + ") per optimizer (mean over seeds, bars min to max; "
-        f"at {steps + 1}: never within the budget), each at its best lr."
-    )
-    return ExperimentResult(
-        tables={"runs": frame, "sweep": sweep},
-        figures=figures,
-        captions=captions,
-        claims=claims,
+    return Measured(
+        tables={"runs": pd.concat(frames), "sweep": pd.concat(sweeps)},
         params={
             "tasks": task_names,
             "model": "mlp depth 3 width 64",
@@ -203,7 +148,104 @@ def run(config: LabConfig) -> ExperimentResult:
             "target accuracy": {t: TARGETS[t] for t in task_names},
             "seeds": config.seed_list,
         },
+        data={"curves": curves},
     )
+
+
+def _pivot(m: Measured, task_name: str, column: str) -> pd.DataFrame:
+    """`column` by seed (rows) and optimizer (columns) on one task."""
+    rows = m.tables["runs"][m.tables["runs"].task == task_name]
+    return rows.pivot(index="seed", columns="optimizer", values=column)
+
+
+def faster_than_sgd(m: Measured, task_name: str, name: str) -> Claim:
+    to_target = _pivot(m, task_name, "steps_to_target")
+    sgd = to_target["SGD"].to_numpy()
+    faster = to_target[name].to_numpy() < sgd
+    best = m.params["best lr"][task_name]
+    target = TARGETS[task_name]
+    return FASTER_THAN_SGD.judge(
+        bool(faster.all()),
+        {
+            name: mean_spread(to_target[name]),
+            "SGD": mean_spread(sgd),
+            "best lr": {name: best[name], "SGD": best["SGD"]},
+        },
+        f"steps to {target:.0%}: {name} {to_target[name].mean():.0f}, SGD {np.mean(sgd):.0f} "
+        f"({int(faster.sum())} of {len(sgd)} seeds faster; evaluated every {EVAL_EVERY} "
+        "steps, inf = never)",
+        task=task_name,
+        optimizer=name,
+        target=target,
+        central=(task_name, name) == CENTRAL,
+    )
+
+
+def gd_below_sgd(m: Measured, task_name: str) -> Claim:
+    final = _pivot(m, task_name, "train_loss")
+    gap = (final["GD"] - final["SGD"]).to_numpy()
+    interval, (low, high) = mean_interval(gap, GAP_INTERVAL)
+    return GD_BELOW_SGD.judge(
+        bool(high < 0),
+        {
+            "GD": mean_spread(final["GD"]),
+            "SGD": mean_spread(final["SGD"]),
+            f"gap, {interval}": (low, high),
+        },
+        f"final training loss GD - SGD {gap.mean():+.3g} ({interval}: {low:+.3g} to {high:+.3g})",
+        task=task_name,
+        interval=interval,
+    )
+
+
+def all_reach(m: Measured, task_name: str) -> Claim:
+    rows = m.tables["runs"][m.tables["runs"].task == task_name]
+    steps = m.params["steps"]
+    reached = np.isfinite(rows.steps_to_target.to_numpy())
+    return ALL_REACH.judge(
+        bool(reached.all()),
+        {
+            "runs reaching target": int(reached.sum()),
+            "runs": len(reached),
+            "steps to target": mean_spread(
+                np.where(reached, rows.steps_to_target.to_numpy(), steps + 1)
+            ),
+        },
+        f"{int(reached.sum())} of {len(reached)} runs reached it; missed: "
+        + (", ".join(sorted(set(rows[~reached].optimizer))) or "none"),
+        task=task_name,
+        target=TARGETS[task_name],
+        steps=steps,
+    )
+
+
+def claims(m: Measured) -> list[Claim]:
+    """Per task: momentum and Adam against SGD, GD against SGD, every optimizer's target."""
+    out = []
+    for task_name in m.params["tasks"]:
+        out += [faster_than_sgd(m, task_name, name) for name in ("momentum", "Adam")]
+        out += [gd_below_sgd(m, task_name), all_reach(m, task_name)]
+    return out
+
+
+def figures(m: Measured) -> Figures:
+    """Each task's loss curves, and the steps to the target."""
+    task_names, steps = m.params["tasks"], m.params["steps"]
+    drawn, captions = {}, {}
+    for task_name in task_names:
+        drawn[f"loss_{task_name}"] = _loss_figure(m.data["curves"][task_name], m.params["seeds"])
+        captions[f"loss_{task_name}"] = (
+            f"Training loss on {task_name} (smoothed over 5 steps) for each optimizer at its "
+            "best lr: mean over seeds, band min to max (GD's loss is the full training set's)."
+        )
+    drawn["steps_to_target"] = _target_figure(m.tables["runs"], steps)
+    captions["steps_to_target"] = (
+        "Steps to the target test accuracy ("
+        + ", ".join(f"{t}: {TARGETS[t]:.0%}" for t in task_names)
+        + ") per optimizer (mean over seeds, bars min to max; "
+        f"at {steps + 1}: never within the budget), each at its best lr."
+    )
+    return drawn, captions
 
 
 def _loss_figure(curves: dict, seeds: list[int]):
@@ -253,5 +295,7 @@ EXPERIMENT = Experiment(
         "RMSprop, Adam, AdamW and LAMB train, and do momentum and Adam beat plain SGD "
         "(Kingma & Ba 2015)?"
     ),
-    run=run,
+    measure=measure,
+    claims=claims,
+    figures=figures,
 )

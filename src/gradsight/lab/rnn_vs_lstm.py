@@ -19,8 +19,9 @@ import torch
 
 from gradsight import data, models
 from gradsight.drawing import log_plot, new_figure
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.stats import mean_and_range, mean_spread
+from gradsight.lab.claims import ClaimSpec, judge_all
+from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
+from gradsight.stats import Spread, mean_and_range, spread_where
 from gradsight.train import fit
 
 CELLS = ("rnn", "lstm")
@@ -33,6 +34,37 @@ BASELINE = 2.0 / 12.0
 # "Solved": MSE below this fraction of the baseline; "near the baseline": above this one.
 SOLVED = 0.2
 NEAR = 0.6
+# At the longest T, the RNN's ratio ||dL/dh_1|| / ||dL/dh_T|| at init is below this fraction
+# of the LSTM's; after training, a cell "carries" the error back when its ratio exceeds CARRIED.
+FADE_FACTOR = 0.1
+CARRIED = 0.1
+
+SHORT_SOLVED = ClaimSpec(
+    "short-solved",
+    "At T = {length} both cells solve the adding problem (test MSE below {solved:.0%} of the "
+    "{baseline:.3f} baseline).",
+    rule="every seed of both cells < {solved:g} x baseline",
+)
+LONG_ONLY_LSTM = ClaimSpec(
+    "long-only-lstm",
+    "At T = {length} the vanilla RNN stays near the {baseline:.3f} baseline (MSE above "
+    "{near:.0%} of it) while the LSTM solves it (below {solved:.0%}).",
+    rule="every RNN seed > {near:g} x baseline and every LSTM seed < {solved:g} x baseline",
+    central=True,
+)
+FADES_AT_INIT = ClaimSpec(
+    "fades-at-init",
+    "The error reaching the first step fades far faster through the RNN: at T = {length} its "
+    "||dL/dh_1|| / ||dL/dh_T|| at init is under {factor:g} times the LSTM's.",
+    rule="the RNN's largest ratio < {factor:g} x the LSTM's smallest",
+    central=True,
+)
+CARRIES_TRAINED = ClaimSpec(
+    "carries-trained",
+    "After training, the LSTM carries the error back to t = 1 (ratio above {carried:g} at "
+    "T = {length}) and the RNN does not (below {carried:g}).",
+    rule="every LSTM seed > {carried:g} and every RNN seed < {carried:g}",
+)
 
 
 def temporal_grad_norms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
@@ -88,82 +120,13 @@ def _runs(config: LabConfig, lengths: list[int], steps: int):
     return pd.DataFrame([row for row, _ in trials]), flows
 
 
-def run(config: LabConfig) -> ExperimentResult:
+def measure(config: LabConfig) -> Measured:
+    """Both cells at every length T: temporal gradient flow at init and trained."""
     lengths = config.pick([10, 30], [10, 50, 100])
     steps = config.pick(400, 2000)
     frame, flows = _runs(config, lengths, steps)
-    by = frame.set_index(["cell", "length"]).sort_index()
-    short, long = min(lengths), max(lengths)
-
-    def spread(cell: str, length: int, column: str = "test_mse"):
-        return mean_spread(by.loc[(cell, length), column])
-
-    claims = []
-    rnn_s, lstm_s = spread("rnn", short), spread("lstm", short)
-    claims.append(
-        Claim(
-            f"At T = {short} both cells solve the adding problem (test MSE below "
-            f"{SOLVED:.0%} of the {BASELINE:.3f} baseline).",
-            held=max(rnn_s.high, lstm_s.high) < SOLVED * BASELINE,
-            numbers={"rnn": rnn_s, "lstm": lstm_s, "baseline": BASELINE},
-            verdict=f"test MSE rnn {rnn_s.mean:.4f}, lstm {lstm_s.mean:.4f} at T = {short}.",
-        )
-    )
-    rnn_l, lstm_l = spread("rnn", long), spread("lstm", long)
-    claims.append(
-        Claim(
-            f"At T = {long} the vanilla RNN stays near the {BASELINE:.3f} baseline (MSE above "
-            f"{NEAR:.0%} of it) while the LSTM solves it (below {SOLVED:.0%}).",
-            held=rnn_l.low > NEAR * BASELINE and lstm_l.high < SOLVED * BASELINE,
-            numbers={"rnn": rnn_l, "lstm": lstm_l, "baseline": BASELINE},
-            verdict=(
-                f"test MSE rnn {rnn_l.mean:.3f} (min over seeds {rnn_l.low:.3f}), lstm "
-                f"{lstm_l.mean:.4f} (max {lstm_l.high:.4f}) after {steps} Adam steps."
-            ),
-            central=True,
-        )
-    )
-    rnn_r, lstm_r = spread("rnn", long, "ratio_init"), spread("lstm", long, "ratio_init")
-    claims.append(
-        Claim(
-            f"The error reaching the first step fades far faster through the RNN: at T = {long} "
-            "its ||dL/dh_1|| / ||dL/dh_T|| at init is under a tenth of the LSTM's.",
-            held=rnn_r.high < 0.1 * lstm_r.low,
-            numbers={"rnn": rnn_r, "lstm": lstm_r},
-            verdict=(
-                f"ratio at init: rnn {rnn_r.mean:.2e} (max {rnn_r.high:.2e}), lstm "
-                f"{lstm_r.mean:.2e} (min {lstm_r.low:.2e})."
-            ),
-            central=True,
-        )
-    )
-    rnn_t, lstm_t = spread("rnn", long, "ratio_trained"), spread("lstm", long, "ratio_trained")
-    claims.append(
-        Claim(
-            f"After training, the LSTM carries the error back to t = 1 (ratio above 0.1 at "
-            f"T = {long}) and the RNN does not (below 0.1).",
-            held=lstm_t.low > 0.1 and rnn_t.high < 0.1,
-            numbers={"rnn": rnn_t, "lstm": lstm_t},
-            verdict=f"ratio after training: rnn {rnn_t.mean:.2e}, lstm {lstm_t.mean:.2e}.",
-        )
-    )
-
-    figures = {
-        "mse": _mse_figure(frame),
-        "temporal_flow": _flow_figure(flows, long, config.seed_list),
-    }
-    captions = {
-        "mse": f"Test MSE on the adding problem after {steps} Adam steps against T (mean over "
-        f"seeds, bars: min to max); the dashed line is the constant baseline {BASELINE:.3f}.",
-        "temporal_flow": f"||dL/dh_t|| against t at T = {long}, relative to t = T (mean over "
-        "seeds), at init (solid) and after training (dashed): the RNN's error falls "
-        "geometrically on its way back, the LSTM's holds.",
-    }
-    return ExperimentResult(
+    return Measured(
         tables={"runs": frame},
-        figures=figures,
-        captions=captions,
-        claims=claims,
         params={
             "lengths T": lengths,
             "cells": list(CELLS),
@@ -173,7 +136,92 @@ def run(config: LabConfig) -> ExperimentResult:
             "seeds": config.seed_list,
             "task": "adding",
         },
+        data={"flows": flows, "seeds": config.seed_list},
     )
+
+
+def _cells(m: Measured, length: int, column: str = "test_mse") -> tuple[Spread, Spread]:
+    """The RNN's and the LSTM's spread over seeds of `column` at T = `length`."""
+    frame = m.tables["runs"]
+    return tuple(spread_where(frame, column, cell=c, length=length) for c in CELLS)
+
+
+def short_solved(m: Measured) -> Claim:
+    short = min(m.params["lengths T"])
+    rnn, lstm = _cells(m, short)
+    return SHORT_SOLVED.judge(
+        max(rnn.high, lstm.high) < SOLVED * BASELINE,
+        {"rnn": rnn, "lstm": lstm, "baseline": BASELINE},
+        f"test MSE rnn {rnn.mean:.4f}, lstm {lstm.mean:.4f} at T = {short}",
+        length=short,
+        solved=SOLVED,
+        baseline=BASELINE,
+    )
+
+
+def long_only_lstm(m: Measured) -> Claim:
+    long = max(m.params["lengths T"])
+    rnn, lstm = _cells(m, long)
+    return LONG_ONLY_LSTM.judge(
+        rnn.low > NEAR * BASELINE and lstm.high < SOLVED * BASELINE,
+        {"rnn": rnn, "lstm": lstm, "baseline": BASELINE},
+        f"test MSE rnn {rnn.mean:.3f} (min over seeds {rnn.low:.3f}), lstm {lstm.mean:.4f} "
+        f"(max {lstm.high:.4f}) after {m.params['steps']} Adam steps",
+        length=long,
+        near=NEAR,
+        solved=SOLVED,
+        baseline=BASELINE,
+    )
+
+
+def error_fades_at_init(m: Measured) -> Claim:
+    long = max(m.params["lengths T"])
+    rnn, lstm = _cells(m, long, "ratio_init")
+    return FADES_AT_INIT.judge(
+        rnn.high < FADE_FACTOR * lstm.low,
+        {"rnn": rnn, "lstm": lstm},
+        f"ratio at init: rnn {rnn.mean:.2e} (max {rnn.high:.2e}), lstm {lstm.mean:.2e} (min "
+        f"{lstm.low:.2e})",
+        length=long,
+        factor=FADE_FACTOR,
+    )
+
+
+def lstm_carries_trained(m: Measured) -> Claim:
+    long = max(m.params["lengths T"])
+    rnn, lstm = _cells(m, long, "ratio_trained")
+    return CARRIES_TRAINED.judge(
+        lstm.low > CARRIED and rnn.high < CARRIED,
+        {"rnn": rnn, "lstm": lstm},
+        f"ratio after training: rnn {rnn.mean:.2e}, lstm {lstm.mean:.2e}",
+        length=long,
+        carried=CARRIED,
+    )
+
+
+CHECKS = (short_solved, long_only_lstm, error_fades_at_init, lstm_carries_trained)
+
+
+def claims(m: Measured) -> list[Claim]:
+    """The claims of `CHECKS`, judged on the measurements."""
+    return judge_all(CHECKS, m)
+
+
+def figures(m: Measured) -> Figures:
+    """Test MSE against T, and the temporal gradient flow at the longest T."""
+    long, steps = max(m.params["lengths T"]), m.params["steps"]
+    drawn = {
+        "mse": _mse_figure(m.tables["runs"]),
+        "temporal_flow": _flow_figure(m.data["flows"], long, m.data["seeds"]),
+    }
+    captions = {
+        "mse": f"Test MSE on the adding problem after {steps} Adam steps against T (mean over "
+        f"seeds, bars: min to max); the dashed line is the constant baseline {BASELINE:.3f}.",
+        "temporal_flow": f"||dL/dh_t|| against t at T = {long}, relative to t = T (mean over "
+        "seeds), at init (solid) and after training (dashed): the RNN's error falls "
+        "geometrically on its way back, the LSTM's holds.",
+    }
+    return drawn, captions
 
 
 def _mse_figure(frame: pd.DataFrame):
@@ -222,5 +270,7 @@ EXPERIMENT = Experiment(
         "through time, while an LSTM solves it (Bengio et al. 1994, Hochreiter & "
         "Schmidhuber 1997)?"
     ),
-    run=run,
+    measure=measure,
+    claims=claims,
+    figures=figures,
 )

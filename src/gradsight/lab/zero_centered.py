@@ -25,9 +25,10 @@ from torch import Tensor, nn
 
 from gradsight import data, models
 from gradsight.drawing import new_figure
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
+from gradsight.lab.claims import ClaimSpec, judge_all
+from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
 from gradsight.lab.measure import linear_layers
-from gradsight.stats import bootstrap_ci, mean_spread
+from gradsight.stats import mean_spread, spread_where, t_interval
 from gradsight.train import fit
 from gradsight.train.callbacks import Callback, FitState
 
@@ -37,6 +38,39 @@ DEPTH = 3  # Linear layers: input -> hidden -> hidden -> output
 WIDTH = 64
 BATCH = 64
 LR = 0.05
+# Differences between two conditions are judged on the t-interval of the per-seed
+# difference's mean: with 2 seeds a percentile bootstrap would be their range.
+LEVEL = 0.95
+INTERVAL = f"{LEVEL:.0%} t-interval"
+# "Far more often" one-signed: the interval of the agreement's difference lies above this.
+AGREEMENT_GAP = 0.1
+
+HIDDEN_ONE_SIGNED = ClaimSpec(
+    "hidden-one-signed",
+    "Fed by sigmoid outputs (all positive), a unit's weight-gradient entries share one sign "
+    "far more often than when fed by tanh outputs.",
+    rule="the {interval} of the difference lies above {gap:g}",
+    central=True,
+)
+RAW_ONE_SIGNED = ClaimSpec(
+    "raw-inputs-one-signed",
+    "Raw pixel inputs (all >= 0) make the first layer's gradient rows one-signed; "
+    "standardised inputs do not.",
+    rule="the {interval} of the difference lies above {gap:g}",
+    central=True,
+)
+SIGMOID_ZIGZAGS = ClaimSpec(
+    "sigmoid-zigzags",
+    "The weights fed by sigmoid outputs zig-zag: their path is longer relative to their "
+    "displacement than with tanh.",
+    rule="the {interval} of the difference lies above 0",
+)
+CENTRED_IS_FASTER = ClaimSpec(
+    "centred-is-faster",
+    "Zero-centred is faster: tanh on standardised inputs reaches the lowest training loss of "
+    "the four within {steps} SGD steps.",
+    rule="tanh on standardised inputs has the lowest mean loss",
+)
 
 
 def sign_agreement(grad: Tensor) -> Tensor:
@@ -132,91 +166,111 @@ def _runs(config: LabConfig, steps: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rows), pd.DataFrame([r for _, curve in trials for r in curve])
 
 
-def _diff(frame: pd.DataFrame, column: str, key: str, high: str, low: str, where) -> dict:
-    """Per-seed difference `high - low` of `column` between two values of `key`."""
-    f = frame[where].set_index(["seed", key])[column].unstack(key)
-    d = (f[high] - f[low]).to_numpy()
-    return {"spread": mean_spread(d), "ci": bootstrap_ci(d)}
-
-
-def run(config: LabConfig) -> ExperimentResult:
+def measure(config: LabConfig) -> Measured:
+    """Every (activation, inputs, seed) trained, its gradient signs and path recorded."""
     steps = config.pick(300, 2000)
     frame, curves = _runs(config, steps)
-    by = frame.set_index(["activation", "inputs"]).sort_index()
-    std = frame.inputs == "standardised"
+    return Measured(
+        tables={"runs": frame, "curves": curves},
+        params={
+            "activations": list(ACTIVATIONS),
+            "inputs": list(INPUTS),
+            "net": f"MLP depth {DEPTH}, width {WIDTH}, Xavier init",
+            "optimizer": f"sgd lr {LR}, batch {BATCH}",
+            "steps": steps,
+            "seeds": config.seed_list,
+            "task": "digits",
+        },
+        data={"seed": config.seed_list[0]},
+    )
 
-    claims = []
-    d = _diff(frame, "agree_hidden", "activation", "sigmoid", "tanh", std)
-    sig, tanh = (mean_spread(by.loc[(a, "standardised"), "agree_hidden"]) for a in ACTIVATIONS)
-    claims.append(
-        Claim(
-            "Fed by sigmoid outputs (all positive), a unit's weight-gradient entries share one "
-            "sign far more often than when fed by tanh outputs.",
-            held=d["ci"][0] > 0.1,
-            numbers={"sigmoid": sig, "tanh": tanh, "difference": d["spread"], "95% CI": d["ci"]},
-            verdict=(
-                f"sign agreement of the hidden layer's gradient rows: sigmoid {sig.mean:.2f}, "
-                f"tanh {tanh.mean:.2f}; difference {d['spread'].mean:.2f} (bootstrap 95% CI "
-                f"{d['ci'][0]:.2f} to {d['ci'][1]:.2f}); held if the CI lies above 0.1."
-            ),
-            central=True,
-        )
+
+def _compare(m: Measured, column: str, key: str, high: str, low: str, **where) -> dict:
+    """Both sides' spreads over seeds, and the per-seed difference `high - low` of `column`
+    between two values of `key`, with its t-interval (`INTERVAL`)."""
+    frame = m.tables["runs"]
+    part = frame[np.logical_and.reduce([frame[k] == v for k, v in where.items()])]
+    wide = part.set_index(["seed", key])[column].unstack(key)
+    d = (wide[high] - wide[low]).to_numpy()
+    return {
+        high: spread_where(frame, column, **{key: high}, **where),
+        low: spread_where(frame, column, **{key: low}, **where),
+        "difference": mean_spread(d),
+        INTERVAL: t_interval(d, LEVEL),
+    }
+
+
+def _interval(numbers: dict) -> str:
+    low, high = numbers[INTERVAL]
+    return f"{INTERVAL} of the difference {low:.2f} to {high:.2f}"
+
+
+def hidden_one_signed(m: Measured) -> Claim:
+    n = _compare(m, "agree_hidden", "activation", "sigmoid", "tanh", inputs="standardised")
+    return HIDDEN_ONE_SIGNED.judge(
+        n[INTERVAL][0] > AGREEMENT_GAP,
+        n,
+        f"sign agreement of the hidden layer's gradient rows: sigmoid {n['sigmoid'].mean:.2f}, "
+        f"tanh {n['tanh'].mean:.2f}; difference {n['difference'].mean:.2f} ({_interval(n)})",
+        interval=INTERVAL,
+        gap=AGREEMENT_GAP,
     )
-    d = _diff(frame, "agree_input", "inputs", "raw", "standardised", frame.activation == "tanh")
-    raw, stdz = (mean_spread(by.loc[("tanh", i), "agree_input"]) for i in INPUTS)
-    claims.append(
-        Claim(
-            "Raw pixel inputs (all >= 0) make the first layer's gradient rows one-signed; "
-            "standardised inputs do not.",
-            held=d["ci"][0] > 0.1,
-            numbers={
-                "raw": raw,
-                "standardised": stdz,
-                "difference": d["spread"],
-                "95% CI": d["ci"],
-            },
-            verdict=(
-                f"sign agreement of the input layer's rows (tanh nets): raw {raw.mean:.2f}, "
-                f"standardised {stdz.mean:.2f}; CI of the difference {d['ci'][0]:.2f} to "
-                f"{d['ci'][1]:.2f}; held if above 0.1."
-            ),
-            central=True,
-        )
+
+
+def raw_inputs_one_signed(m: Measured) -> Claim:
+    n = _compare(m, "agree_input", "inputs", "raw", "standardised", activation="tanh")
+    return RAW_ONE_SIGNED.judge(
+        n[INTERVAL][0] > AGREEMENT_GAP,
+        n,
+        f"sign agreement of the input layer's rows (tanh nets): raw {n['raw'].mean:.2f}, "
+        f"standardised {n['standardised'].mean:.2f} ({_interval(n)})",
+        interval=INTERVAL,
+        gap=AGREEMENT_GAP,
     )
-    d = _diff(frame, "zigzag_hidden", "activation", "sigmoid", "tanh", std)
-    zs, zt = (mean_spread(by.loc[(a, "standardised"), "zigzag_hidden"]) for a in ACTIVATIONS)
-    claims.append(
-        Claim(
-            "The weights fed by sigmoid outputs zig-zag: their path is longer relative to "
-            "their displacement than with tanh.",
-            held=d["ci"][0] > 0,
-            numbers={"sigmoid": zs, "tanh": zt, "difference": d["spread"], "95% CI": d["ci"]},
-            verdict=(
-                f"path / displacement of the hidden layer's weights: sigmoid {zs.mean:.2f}, "
-                f"tanh {zt.mean:.2f} (CI of the difference {d['ci'][0]:.2f} to "
-                f"{d['ci'][1]:.2f}); held if the CI lies above 0."
-            ),
-        )
+
+
+def sigmoid_zigzags(m: Measured) -> Claim:
+    n = _compare(m, "zigzag_hidden", "activation", "sigmoid", "tanh", inputs="standardised")
+    return SIGMOID_ZIGZAGS.judge(
+        n[INTERVAL][0] > 0,
+        n,
+        f"path / displacement of the hidden layer's weights: sigmoid {n['sigmoid'].mean:.2f}, "
+        f"tanh {n['tanh'].mean:.2f} ({_interval(n)})",
+        interval=INTERVAL,
     )
+
+
+def centred_is_faster(m: Measured) -> Claim:
+    frame = m.tables["runs"]
     losses = {
-        (a, i): mean_spread(by.loc[(a, i), "final_loss"]) for a in ACTIVATIONS for i in INPUTS
+        (a, i): spread_where(frame, "final_loss", activation=a, inputs=i)
+        for a in ACTIVATIONS
+        for i in INPUTS
     }
     best = min(losses, key=lambda k: losses[k].mean)
-    claims.append(
-        Claim(
-            "Zero-centred is faster: tanh on standardised inputs reaches the lowest training "
-            f"loss of the four within {steps} SGD steps.",
-            held=best == ("tanh", "standardised"),
-            numbers={f"{a}, {i}": s for (a, i), s in losses.items()},
-            verdict=", ".join(f"{a}/{i} {s.mean:.3f}" for (a, i), s in losses.items())
-            + " (mean training loss over the last tenth of the steps).",
-        )
+    return CENTRED_IS_FASTER.judge(
+        best == ("tanh", "standardised"),
+        {f"{a}, {i}": s for (a, i), s in losses.items()},
+        ", ".join(f"{a}/{i} {s.mean:.3f}" for (a, i), s in losses.items())
+        + " (mean training loss over the last tenth of the steps)",
+        steps=m.params["steps"],
     )
 
-    figures = {
-        "sign_agreement": _agreement_figure(frame),
-        "loss": _loss_figure(curves),
-        "zigzag": _zigzag_figure(config.seed_list[0], steps),
+
+CHECKS = (hidden_one_signed, raw_inputs_one_signed, sigmoid_zigzags, centred_is_faster)
+
+
+def claims(m: Measured) -> list[Claim]:
+    """The claims of `CHECKS`, judged on the measurements."""
+    return judge_all(CHECKS, m)
+
+
+def figures(m: Measured) -> Figures:
+    """Sign agreement, the loss curves, and two weights' paths."""
+    drawn = {
+        "sign_agreement": _agreement_figure(m.tables["runs"]),
+        "loss": _loss_figure(m.tables["curves"]),
+        "zigzag": _zigzag_figure(m.data["seed"], m.params["steps"]),
     }
     captions = {
         "sign_agreement": "Sign agreement of weight-gradient rows (1: every entry of a unit's "
@@ -227,21 +281,7 @@ def run(config: LabConfig) -> ExperimentResult:
         "training: the update moves both in the same direction at each step (sigmoid, left), "
         "so the path staircases; with tanh (right) they move freely.",
     }
-    return ExperimentResult(
-        tables={"runs": frame, "curves": curves},
-        figures=figures,
-        captions=captions,
-        claims=claims,
-        params={
-            "activations": list(ACTIVATIONS),
-            "inputs": list(INPUTS),
-            "net": f"MLP depth {DEPTH}, width {WIDTH}, Xavier init",
-            "optimizer": f"sgd lr {LR}, batch {BATCH}",
-            "steps": steps,
-            "seeds": config.seed_list,
-            "task": "digits",
-        },
-    )
+    return drawn, captions
 
 
 def _agreement_figure(frame: pd.DataFrame):
@@ -334,5 +374,7 @@ EXPERIMENT = Experiment(
         "gradient updates that zig-zag, and do tanh and standardised inputs avoid it (seed "
         "004; LeCun et al. 1998)?"
     ),
-    run=run,
+    measure=measure,
+    claims=claims,
+    figures=figures,
 )
