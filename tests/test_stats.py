@@ -4,7 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradsight.stats import bootstrap_ci, mean_spread, spread_where, t_interval, values_where
+from gradsight.stats import (
+    bootstrap_ci,
+    geometric_mean,
+    mean_spread,
+    spread_where,
+    t_interval,
+    values_where,
+)
 
 
 def test_mean_spread_matches_numpy():
@@ -67,3 +74,12 @@ def test_values_where_and_spread_where_select_rows_in_order():
     assert spread_where(frame, "acc", rule="b") == mean_spread([0.25, 1.0])
     with pytest.raises(ValueError, match="at least one"):
         spread_where(frame, "acc", rule="c")
+
+
+def test_geometric_mean_ignores_what_a_log_cannot_take():
+    assert geometric_mean([1e-8, 1e-2]) == pytest.approx(1e-5, rel=1e-12)
+    assert geometric_mean([1e-8, 1e-2, 0.0, -1.0, np.inf, np.nan]) == pytest.approx(1e-5)
+    assert math.isnan(geometric_mean([0.0, np.nan]))
+    rows = np.array([[1.0, 4.0], [100.0, 0.0]])
+    np.testing.assert_allclose(geometric_mean(rows, axis=0), [10.0, 4.0], rtol=1e-12)
+    np.testing.assert_allclose(geometric_mean(rows, axis=1), [2.0, 100.0], rtol=1e-12)

@@ -146,3 +146,23 @@ def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tup
     scale = float(stats.sem(x))
     low, high = stats.t.interval(level, df=x.size - 1, loc=mean, scale=scale)
     return float(low), float(high)
+
+
+def geometric_mean(values: Sequence[float] | np.ndarray, axis: int | None = None):
+    """exp(mean(log x)) over the finite positive values (others ignored), along `axis`.
+
+    The mean for quantities that vary over orders of magnitude (gradient ratios): the
+    arithmetic mean of 1e-8 and 1e-2 is 5e-3, their geometric mean 1e-5. NaN where no value
+    is finite and positive.
+
+    Args:
+        values: The measurements.
+        axis: The axis to reduce; None reduces all and returns a float.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    shown = np.isfinite(x) & (x > 0)
+    total = np.log(np.where(shown, x, 1.0)).sum(axis=axis)  # log 1 = 0 for the ignored
+    count = shown.sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.exp(total / count)
+    return float(mean) if axis is None else mean

@@ -1,4 +1,4 @@
-"""The lab's experiments give the same tables and claims on every executor (issue 9).
+"""The lab's experiments give the same tables and claims on every executor.
 
 Each trial seeds itself and runs on one torch thread, so local processes and Ray tasks must
 reproduce the serial executor's numbers exactly, not within a tolerance.

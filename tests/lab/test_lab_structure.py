@@ -1,28 +1,23 @@
 """The lab's shape: short functions, and every experiment split into measure, claims, figures.
 
 Parsed with `ast`, like tests/test_architecture.py: a function's length is its lines from
-`def` (decorators excluded) to its last statement, docstring included.
+`def` (decorators excluded) to its last line, docstring included.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
 
 import gradsight.lab
+from gradsight.lab import EXPERIMENTS
+from gradsight.lab.claims import ClaimSpec
 
 LAB = Path(gradsight.lab.__file__).parent
 MAX_LINES = 60
-# Functions not yet split, by "module.function": this list only shrinks.
-NOT_YET_SPLIT: set[str] = {
-    "hessian_lr.run",
-    "lamb_large_batch.run",
-    "learning_rate.run",
-    "pretraining.run",
-    "saddle.run",
-}
 
 
 def _function_lengths() -> dict[str, int]:
@@ -36,22 +31,24 @@ def _function_lengths() -> dict[str, int]:
     return lengths
 
 
-LENGTHS = _function_lengths()
-
-
 def test_no_function_is_longer_than_the_limit():
-    long = {k: n for k, n in LENGTHS.items() if n > MAX_LINES and k not in NOT_YET_SPLIT}
+    lengths = _function_lengths()
+    assert lengths, f"no functions found under {LAB}"
+    long = {k: n for k, n in lengths.items() if n > MAX_LINES}
     assert not long, f"functions over {MAX_LINES} lines: {long}"
 
 
-def test_the_list_of_unsplit_functions_only_shrinks():
-    assert all(LENGTHS.get(k, 0) > MAX_LINES for k in NOT_YET_SPLIT), "remove it from the list"
-
-
-@pytest.mark.parametrize("name", sorted(gradsight.lab.EXPERIMENTS))
-def test_split_experiments_declare_their_parts(name):
-    experiment = gradsight.lab.EXPERIMENTS[name]
-    module = experiment.run.__module__ if experiment.measure is None else None
-    if module is not None and f"{module.rsplit('.', 1)[1]}.run" in NOT_YET_SPLIT:
-        pytest.skip("not yet split")
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_every_experiment_declares_its_parts(name):
+    experiment = EXPERIMENTS[name]
     assert experiment.measure and experiment.claims and experiment.figures
+    module = experiment.measure.__module__
+    assert experiment.claims.__module__ == experiment.figures.__module__ == module
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_claim_specs_have_unique_names(name):
+    module = importlib.import_module(EXPERIMENTS[name].measure.__module__)
+    specs = [v for v in vars(module).values() if isinstance(v, ClaimSpec)]
+    assert specs, f"{name} states no ClaimSpec"
+    assert len({s.name for s in specs}) == len(specs)

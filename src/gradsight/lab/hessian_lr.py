@@ -21,8 +21,9 @@ import torch
 
 from gradsight import data, models
 from gradsight.drawing import log_plot, new_figure
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.stats import mean_spread
+from gradsight.lab.claims import ClaimSpec, judge_all
+from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
+from gradsight.stats import mean_spread, spread_where
 from gradsight.train import fit
 
 WIDTH = 32
@@ -31,6 +32,35 @@ SWEEP = (0.5, 1.0, 2.0)  # constant lrs of full-batch GD; the best is "tuned"
 EOS_LR = 2.0  # the constant lr whose sharpness is tracked (2 / lr = 1.0)
 EVERY = 25  # steps between lambda_max estimates (schedule and watch)
 NO_STATS = {"every": 0, "updates_every": 0, "activations_every": 0}
+EDGE = 2.0 / EOS_LR  # the edge of stability of GD at EOS_LR
+# The edge is reached when the sharpness's late maximum is at least EDGE_REACHED x EDGE on
+# every seed, having risen at least RISE times from its minimum; it settles when its maximum
+# after the first estimate stays below SETTLE_MAX x EDGE.
+EDGE_REACHED = 0.9
+RISE = 1.1
+SETTLE_MAX = 1.5
+
+INVERSE_SHARPNESS = ClaimSpec(
+    "inverse-sharpness",
+    "Full-batch GD with lr = 1 / lambda_max (re-estimated every {every} steps, no tuning) "
+    "reaches a training loss no higher than the best constant lr of the sweep {sweep}.",
+    rule="its mean loss is at most the best constant lr's",
+    central=True,
+)
+SHARPNESS_RISES = ClaimSpec(
+    "sharpness-rises",
+    "Under full-batch GD at constant lr {lr:g}, the sharpness lambda_max rises towards "
+    "2 / lr = {edge:.2f} (edge of stability): in the second half of training it reaches at "
+    "least {reached:.0%} of 2 / lr, at least {rise:g} times its lowest value.",
+    rule="every seed's late maximum >= {reached:g} x 2/lr and rise >= x{rise:g}",
+    central=True,
+)
+SHARPNESS_BOUNDED = ClaimSpec(
+    "sharpness-bounded",
+    "Without diverging, lambda_max does not settle far beyond 2 / lr: its maximum after the "
+    "first estimate stays below {settle:g} x 2 / lr.",
+    rule="no run diverges and every seed's maximum after init < {settle:g} x 2/lr",
+)
 
 
 def _task():
@@ -89,83 +119,17 @@ def _trial(
     return row, result.history.series("loss"), sharpness
 
 
-def run(config: LabConfig) -> ExperimentResult:
+def measure(config: LabConfig) -> Measured:
+    """Full-batch GD at each constant lr and at lr = 1 / lambda_max, sharpness at EOS_LR."""
     steps = config.pick(300, 1500)
-    task = _task()
     runs = [(lr, s) for lr in (*SWEEP, "hessian") for s in config.seed_list]
-    trials = config.map(partial(_trial, task, steps), runs, "hessian-lr")
-    rows = [row for row, _, _ in trials]
+    trials = config.map(partial(_trial, _task(), steps), runs, "hessian-lr")
     curves = {point: curve for point, (_, curve, _) in zip(runs, trials, strict=True)}
     sharpness = {
         seed: sharp for (lr, seed), (*_, sharp) in zip(runs, trials, strict=True) if lr == EOS_LR
     }
-    frame = pd.DataFrame(rows)
-    final = frame.groupby("lr").train_loss.mean()
-    tuned = min(SWEEP, key=lambda lr: final[str(lr)])
-
-    claims = []
-    hess = mean_spread(frame[frame.lr == "hessian"].train_loss)
-    best = mean_spread(frame[frame.lr == str(tuned)].train_loss)
-    claims.append(
-        Claim(
-            "Full-batch GD with lr = 1 / lambda_max (re-estimated every "
-            f"{EVERY} steps, no tuning) reaches a training loss no higher than the best "
-            f"constant lr of the sweep {list(SWEEP)}.",
-            held=hess.mean <= best.mean,
-            numbers={"hessian schedule": hess, f"constant lr {tuned}": best},
-            verdict=(
-                f"final training MSE {hess.mean:.3g} with 1/lambda_max vs {best.mean:.3g} with "
-                f"the tuned constant lr {tuned} after {steps} steps (mean over seeds)."
-            ),
-            central=True,
-        )
-    )
-    edge = 2.0 / EOS_LR
-    rise = [float(s.iloc[len(s) // 2 :].max() / s.iloc[1:].min()) for s in sharpness.values()]
-    late = [float(s.iloc[len(s) // 2 :].max()) for s in sharpness.values()]
-    late_s, rise_s = mean_spread(late), mean_spread(rise)
-    claims.append(
-        Claim(
-            f"Under full-batch GD at constant lr {EOS_LR}, the sharpness lambda_max rises "
-            f"towards 2 / lr = {edge:.2f} (edge of stability): in the second half of training "
-            f"it reaches at least 90% of 2 / lr, up at least 10% from its lowest value.",
-            held=late_s.low >= 0.9 * edge and rise_s.low >= 1.1,
-            numbers={"late max lambda_max": late_s, "rise (late max / min)": rise_s, "2/lr": edge},
-            verdict=(
-                f"late max lambda_max {late_s.mean:.3f} (min over seeds {late_s.low:.3f}) against "
-                f"2/lr = {edge:.2f}; risen x{rise_s.mean:.2f} from its minimum."
-            ),
-            central=True,
-        )
-    )
-    over = [float(s.max()) for s in sharpness.values()]
-    claims.append(
-        Claim(
-            "Without diverging, lambda_max does not settle far beyond 2 / lr: its maximum "
-            "after the first estimate stays below 1.5 x 2 / lr.",
-            held=max(float(s.iloc[1:].max()) for s in sharpness.values()) < 1.5 * edge
-            and not frame[frame.lr == str(EOS_LR)].diverged.any(),
-            numbers={"max lambda_max (incl. init)": mean_spread(over)},
-            verdict=f"max after init {max(float(s.iloc[1:].max()) for s in sharpness.values()):.3f}"
-            f" vs 1.5 x 2/lr = {1.5 * edge:.2f}.",
-        )
-    )
-
-    figures = {
-        "sharpness": _sharpness_figure(sharpness, edge),
-        "loss": _loss_figure(curves, config.seed_list),
-    }
-    captions = {
-        "sharpness": f"lambda_max (Lanczos every {EVERY} steps) during full-batch GD at lr "
-        f"{EOS_LR}, one line per seed; the dashed line is 2 / lr: after the first drop the "
-        "sharpness climbs to it and hovers there (Cohen et al. 2021).",
-        "loss": "Training MSE (mean over seeds) of each constant lr and of lr = 1 / lambda_max.",
-    }
-    return ExperimentResult(
-        tables={"runs": frame},
-        figures=figures,
-        captions=captions,
-        claims=claims,
+    return Measured(
+        tables={"runs": pd.DataFrame([row for row, _, _ in trials])},
         params={
             "model": f"tanh MLP, depth {DEPTH}, width {WIDTH}, Xavier init",
             "constant lrs": list(SWEEP),
@@ -175,7 +139,74 @@ def run(config: LabConfig) -> ExperimentResult:
             "seeds": config.seed_list,
             "task": "digits, MSE on one-hot targets, full batch",
         },
+        data={"curves": curves, "sharpness": sharpness},
     )
+
+
+def inverse_sharpness(m: Measured) -> Claim:
+    frame = m.tables["runs"]
+    final = frame.groupby("lr").train_loss.mean()
+    tuned = min(SWEEP, key=lambda lr: final[str(lr)])
+    hess = spread_where(frame, "train_loss", lr="hessian")
+    best = spread_where(frame, "train_loss", lr=str(tuned))
+    return INVERSE_SHARPNESS.judge(
+        hess.mean <= best.mean,
+        {"hessian schedule": hess, f"constant lr {tuned}": best},
+        f"final training MSE {hess.mean:.3g} with 1/lambda_max vs {best.mean:.3g} with the "
+        f"tuned constant lr {tuned} after {m.params['steps']} steps (mean over seeds)",
+        every=EVERY,
+        sweep=list(SWEEP),
+    )
+
+
+def sharpness_rises(m: Measured) -> Claim:
+    sharpness = m.data["sharpness"].values()
+    rise = mean_spread([float(s.iloc[len(s) // 2 :].max() / s.iloc[1:].min()) for s in sharpness])
+    late = mean_spread([float(s.iloc[len(s) // 2 :].max()) for s in sharpness])
+    return SHARPNESS_RISES.judge(
+        late.low >= EDGE_REACHED * EDGE and rise.low >= RISE,
+        {"late max lambda_max": late, "rise (late max / min)": rise, "2/lr": EDGE},
+        f"late max lambda_max {late.mean:.3f} (min over seeds {late.low:.3f}) against 2/lr = "
+        f"{EDGE:.2f}; risen x{rise.mean:.2f} from its minimum",
+        lr=EOS_LR,
+        edge=EDGE,
+        reached=EDGE_REACHED,
+        rise=RISE,
+    )
+
+
+def sharpness_bounded(m: Measured) -> Claim:
+    sharpness, frame = m.data["sharpness"].values(), m.tables["runs"]
+    after_init = max(float(s.iloc[1:].max()) for s in sharpness)
+    return SHARPNESS_BOUNDED.judge(
+        after_init < SETTLE_MAX * EDGE and not frame[frame.lr == str(EOS_LR)].diverged.any(),
+        {"max lambda_max (incl. init)": mean_spread([float(s.max()) for s in sharpness])},
+        f"max after init {after_init:.3f} vs {SETTLE_MAX:g} x 2/lr = {SETTLE_MAX * EDGE:.2f}",
+        settle=SETTLE_MAX,
+    )
+
+
+CHECKS = (inverse_sharpness, sharpness_rises, sharpness_bounded)
+
+
+def claims(m: Measured) -> list[Claim]:
+    """The claims of `CHECKS`, judged on the measurements."""
+    return judge_all(CHECKS, m)
+
+
+def figures(m: Measured) -> Figures:
+    """The sharpness at EOS_LR, and every run's loss."""
+    drawn = {
+        "sharpness": _sharpness_figure(m.data["sharpness"], EDGE),
+        "loss": _loss_figure(m.data["curves"], m.params["seeds"]),
+    }
+    captions = {
+        "sharpness": f"lambda_max (Lanczos every {EVERY} steps) during full-batch GD at lr "
+        f"{EOS_LR}, one line per seed; the dashed line is 2 / lr: after the first drop the "
+        "sharpness climbs to it and hovers there (Cohen et al. 2021).",
+        "loss": "Training MSE (mean over seeds) of each constant lr and of lr = 1 / lambda_max.",
+    }
+    return drawn, captions
 
 
 def _sharpness_figure(sharpness: dict, edge: float):
@@ -210,5 +241,7 @@ EXPERIMENT = Experiment(
         "Does lr = 1 / lambda_max match a tuned constant lr, and does full-batch GD drive the "
         "sharpness lambda_max up to 2 / lr (LeCun et al. 1993, Cohen et al. 2021)?"
     ),
-    run=run,
+    measure=measure,
+    claims=claims,
+    figures=figures,
 )

@@ -13,12 +13,14 @@ from __future__ import annotations
 import math
 from functools import partial
 
+import numpy as np
 import pandas as pd
 
 from gradsight import data, models
 from gradsight.drawing import new_figure
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.stats import bootstrap_ci, mean_and_range, mean_spread
+from gradsight.lab.claims import ClaimSpec, judge_all, mean_interval
+from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
+from gradsight.stats import mean_and_range, mean_spread, values_where
 from gradsight.train import fit
 
 BASE_BATCH = 32
@@ -27,6 +29,31 @@ BASE_BATCH = 32
 BASE_LR = {"adam": 1e-3, "lamb": 1e-2}
 WIDTH = 64
 DEPTH = 3
+# Both rules "learn digits" at the smallest batch: test accuracy at least this on every seed.
+LEARNED = 0.9
+# The interval of LAMB's per-seed accuracy gap over Adam at the largest batch
+# (`mean_interval`): a t-interval on 2 seeds crosses 0 and flips the verdict, so the
+# percentile bootstrap stays.
+GAP_INTERVAL = "bootstrap"
+
+LAMB_BEATS_ADAM = ClaimSpec(
+    "lamb-beats-adam",
+    "At the largest batch ({batch}, full batch: {epochs} steps) LAMB reaches a higher test "
+    "accuracy than Adam, both with square-root lr scaling.",
+    rule="the {interval} of the per-seed difference lies above 0",
+    central=True,
+)
+LAMB_LOSES_LESS = ClaimSpec(
+    "lamb-loses-less",
+    "At the same {epochs} epochs, LAMB loses less accuracy than Adam from batch {small} to "
+    "batch {big}.",
+    rule="LAMB's mean drop < Adam's",
+)
+BOTH_LEARN_SMALL = ClaimSpec(
+    "both-learn-small",
+    "Both rules learn digits at batch {small} (test accuracy >= {learned:g}).",
+    rule="every seed of both rules >= {learned:g}",
+)
 
 
 def scaled_lr(rule: str, batch: int) -> float:
@@ -62,68 +89,16 @@ def _trial(task, epochs: int, point: tuple[int, str, int]) -> dict:
     }
 
 
-def run(config: LabConfig) -> ExperimentResult:
+def measure(config: LabConfig) -> Measured:
+    """Both rules at every batch size, the same number of epochs."""
     epochs = config.pick(10, 30)
     task = data.load("digits", seed=0)
     n = len(task.x_train)
     batches = config.pick([BASE_BATCH, 256, n], [BASE_BATCH, 64, 128, 256, 512, n])
     grid = [(b, r, s) for b in batches for r in BASE_LR for s in config.seed_list]
     rows = config.map(partial(_trial, task, epochs), grid, "lamb-large-batch")
-    frame = pd.DataFrame(rows)
-
-    def acc(rule: str, batch: int):
-        part = frame[(frame.optimizer == rule) & (frame.batch == batch)]
-        return part.sort_values("seed").test_accuracy.to_numpy()
-
-    big, small = max(batches), min(batches)
-    claims = []
-    gap = bootstrap_ci(acc("lamb", big) - acc("adam", big))
-    lamb_b, adam_b = mean_spread(acc("lamb", big)), mean_spread(acc("adam", big))
-    claims.append(
-        Claim(
-            f"At the largest batch ({big}, full batch: {epochs} steps) LAMB reaches a higher "
-            "test accuracy than Adam, both with square-root lr scaling.",
-            held=gap[0] > 0,
-            numbers={"lamb": lamb_b, "adam": adam_b, "lamb minus adam (95% CI)": gap},
-            verdict=(
-                f"test accuracy lamb {lamb_b.mean:.3f} vs adam {adam_b.mean:.3f}; difference "
-                f"interval {gap[0]:.3f} to {gap[1]:.3f} (held if above 0)."
-            ),
-            central=True,
-        )
-    )
-    drop = {r: mean_spread(acc(r, small) - acc(r, big)) for r in BASE_LR}
-    claims.append(
-        Claim(
-            f"At the same {epochs} epochs, LAMB loses less accuracy than Adam from batch "
-            f"{small} to batch {big}.",
-            held=drop["lamb"].mean < drop["adam"].mean,
-            numbers={f"{r} drop": d for r, d in drop.items()},
-            verdict=", ".join(f"{r} loses {d.mean:.3f}" for r, d in drop.items()) + ".",
-        )
-    )
-    adam_s = mean_spread(acc("adam", small))
-    claims.append(
-        Claim(
-            f"Both rules learn digits at batch {small} (test accuracy >= 0.9).",
-            held=min(adam_s.low, mean_spread(acc("lamb", small)).low) >= 0.9,
-            numbers={r: mean_spread(acc(r, small)) for r in BASE_LR},
-            verdict=", ".join(f"{r} {mean_spread(acc(r, small)).mean:.3f}" for r in BASE_LR)
-            + f" at batch {small}.",
-        )
-    )
-
-    figures = {"accuracy": _accuracy_figure(frame, epochs), "lr": _lr_figure(batches)}
-    captions = {
-        "accuracy": f"Test accuracy on digits after {epochs} epochs against the batch size "
-        "(mean over seeds, bars: min to max): Adam and LAMB, lr scaled by sqrt(B / 32).",
-        "lr": "The learning rate each rule used at each batch size (square-root rule).",
-    }
-    return ExperimentResult(
-        tables={"runs": frame},
-        figures=figures,
-        captions=captions,
-        claims=claims,
+    return Measured(
+        tables={"runs": pd.DataFrame(rows)},
         params={
             "batches": batches,
             "epochs": epochs,
@@ -134,6 +109,77 @@ def run(config: LabConfig) -> ExperimentResult:
             "task": "digits",
         },
     )
+
+
+def _acc(m: Measured, rule: str, batch: int) -> np.ndarray:
+    """Test accuracy of `rule` at `batch`, in seed order."""
+    frame = m.tables["runs"].sort_values("seed", kind="stable")
+    return values_where(frame, "test_accuracy", optimizer=rule, batch=batch)
+
+
+def lamb_beats_adam(m: Measured) -> Claim:
+    big, epochs = max(m.params["batches"]), m.params["epochs"]
+    lamb, adam = _acc(m, "lamb", big), _acc(m, "adam", big)
+    label, gap = mean_interval(lamb - adam, GAP_INTERVAL)
+    lamb_b, adam_b = mean_spread(lamb), mean_spread(adam)
+    return LAMB_BEATS_ADAM.judge(
+        gap[0] > 0,
+        {"lamb": lamb_b, "adam": adam_b, f"lamb minus adam, {label}": gap},
+        f"test accuracy lamb {lamb_b.mean:.3f} vs adam {adam_b.mean:.3f}; difference "
+        f"{label} {gap[0]:.3f} to {gap[1]:.3f}",
+        batch=big,
+        epochs=epochs,
+        interval=label,
+    )
+
+
+def lamb_loses_less(m: Measured) -> Claim:
+    batches, epochs = m.params["batches"], m.params["epochs"]
+    small, big = min(batches), max(batches)
+    drop = {r: mean_spread(_acc(m, r, small) - _acc(m, r, big)) for r in BASE_LR}
+    return LAMB_LOSES_LESS.judge(
+        drop["lamb"].mean < drop["adam"].mean,
+        {f"{r} drop": d for r, d in drop.items()},
+        ", ".join(f"{r} loses {d.mean:.3f}" for r, d in drop.items()),
+        epochs=epochs,
+        small=small,
+        big=big,
+    )
+
+
+def both_learn_small(m: Measured) -> Claim:
+    small = min(m.params["batches"])
+    acc = {r: mean_spread(_acc(m, r, small)) for r in BASE_LR}
+    return BOTH_LEARN_SMALL.judge(
+        min(s.low for s in acc.values()) >= LEARNED,
+        acc,
+        ", ".join(f"{r} {s.mean:.3f}" for r, s in acc.items()) + f" at batch {small}",
+        small=small,
+        learned=LEARNED,
+    )
+
+
+CHECKS = (lamb_beats_adam, lamb_loses_less, both_learn_small)
+
+
+def claims(m: Measured) -> list[Claim]:
+    """The claims of `CHECKS`, judged on the measurements."""
+    return judge_all(CHECKS, m)
+
+
+def figures(m: Measured) -> Figures:
+    """Test accuracy against the batch size, and the learning rates used."""
+    epochs = m.params["epochs"]
+    drawn = {
+        "accuracy": _accuracy_figure(m.tables["runs"], epochs),
+        "lr": _lr_figure(m.params["batches"]),
+    }
+    captions = {
+        "accuracy": f"Test accuracy on digits after {epochs} epochs against the batch size "
+        "(mean over seeds, bars: min to max): Adam and LAMB, lr scaled by sqrt(B / 32).",
+        "lr": "The learning rate each rule used at each batch size (square-root rule).",
+    }
+    return drawn, captions
 
 
 def _accuracy_figure(frame: pd.DataFrame, epochs: int):
@@ -176,5 +222,7 @@ EXPERIMENT = Experiment(
         "As the batch grows at a fixed number of epochs, does LAMB keep its accuracy better "
         "than Adam (You et al. 2020)?"
     ),
-    run=run,
+    measure=measure,
+    claims=claims,
+    figures=figures,
 )

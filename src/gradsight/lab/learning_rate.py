@@ -18,14 +18,40 @@ import pandas as pd
 
 from gradsight import data, models
 from gradsight.drawing import new_figure
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
-from gradsight.stats import bootstrap_ci, mean_spread
+from gradsight.lab.claims import ClaimSpec, judge_all, mean_interval
+from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
+from gradsight.stats import mean_spread
 from gradsight.train import LRFindResult, fit, lr_find
 
 BATCH = 64
 FACTOR = 30.0  # "too small" = valley / FACTOR, "too large" = valley * FACTOR
 CYCLE_TOP = 4.0  # cyclic: from valley up to CYCLE_TOP * valley (base_fraction 1 / CYCLE_TOP)
 CONDITIONS = ("too small", "right", "too large", "cyclic")
+# The suggested rate "learns digits": test accuracy above this on every seed.
+LEARNED = 0.9
+# The interval of the cyclic schedule's per-seed accuracy gap over the fixed rate
+# (`mean_interval`): a t-interval on 2 seeds crosses 0 and flips the verdict, so the
+# percentile bootstrap stays.
+GAP_INTERVAL = "bootstrap"
+
+OFF_RATE_WORSE = ClaimSpec(
+    "{condition}-worse",
+    "A rate {factor:g} times {direction} than lr_find's suggestion {how}: on every seed its "
+    "final training loss is above the suggested rate's after {steps} SGD steps.",
+    rule="every seed's loss is above the suggested rate's (a diverged run counts as above)",
+    central=True,
+)
+SUGGESTION_LEARNS = ClaimSpec(
+    "suggestion-learns",
+    "The suggested rate learns digits: test accuracy above {learned:g} on every seed.",
+    rule="every seed > {learned:g}",
+)
+CYCLIC_BETTER = ClaimSpec(
+    "cyclic-better",
+    "A triangular cyclical rate between the suggestion and {top:g} times it ends at a higher "
+    "test accuracy than the fixed suggestion (Smith 2017).",
+    rule="the {interval} of the per-seed gap lies above 0",
+)
 
 
 def _model(seed: int):
@@ -81,83 +107,12 @@ def _runs(config: LabConfig, steps: int):
     return pd.DataFrame([row for row, _ in trials]), curves, finds
 
 
-def run(config: LabConfig) -> ExperimentResult:
+def measure(config: LabConfig) -> Measured:
+    """Each seed's LR range test, then SGD at the suggestion, around it, and cyclical."""
     steps = config.pick(200, 1500)
     frame, curves, finds = _runs(config, steps)
-    loss = frame.pivot(index="seed", columns="condition", values="train_loss")  # (S, 4)
-    acc = frame.pivot(index="seed", columns="condition", values="test_accuracy")
-
-    def spread(table: pd.DataFrame, condition: str):
-        return mean_spread(table[condition].to_numpy(float))
-
-    claims = []
-    right = spread(loss, "right")
-    for condition, how in (("too small", "barely moves"), ("too large", "overshoots")):
-        other = spread(loss, condition)
-        # A diverged run has no finite final loss; it counts as worse.
-        worse = (loss[condition].fillna(np.inf) > loss["right"]).to_numpy()
-        claims.append(
-            Claim(
-                f"A rate {FACTOR:g} times {'smaller' if condition == 'too small' else 'larger'} "
-                f"than lr_find's suggestion {how}: on every seed its final training loss is "
-                f"above the suggested rate's after {steps} SGD steps.",
-                held=bool(worse.all()),
-                numbers={
-                    condition: other,
-                    "right": right,
-                    "test accuracy": spread(acc, condition),
-                    "diverged runs": int(frame[frame.condition == condition].diverged.sum()),
-                },
-                verdict=(
-                    f"final training loss {condition} {other.mean:.3g}, right {right.mean:.3g} "
-                    f"({int(worse.sum())} of {len(worse)} seeds worse)."
-                ),
-                central=True,
-            )
-        )
-    valleys = mean_spread([f.valley for f in finds.values()])
-    right_acc = spread(acc, "right")
-    claims.append(
-        Claim(
-            "The suggested rate learns digits: test accuracy above 0.9 on every seed.",
-            held=right_acc.low > 0.9,
-            numbers={"test accuracy": right_acc, "suggested lr": valleys},
-            verdict=f"test accuracy {right_acc.mean:.3f} (min {right_acc.low:.3f}) at lr "
-            f"{valleys.mean:.3g} (suggested, mean over seeds).",
-        )
-    )
-    gap = (acc["cyclic"] - acc["right"]).to_numpy()
-    low, high = bootstrap_ci(gap)
-    claims.append(
-        Claim(
-            f"A triangular cyclical rate between the suggestion and {CYCLE_TOP:g} times it "
-            "ends at a higher test accuracy than the fixed suggestion (Smith 2017; 95% "
-            "bootstrap interval of the per-seed gap above 0).",
-            held=bool(low > 0),
-            numbers={
-                "cyclic": spread(acc, "cyclic"),
-                "fixed": right_acc,
-                "gap": mean_spread(gap),
-                "gap 95% interval": (low, high),
-            },
-            verdict=f"test accuracy gap cyclic - fixed {gap.mean():+.3f} (95% CI {low:+.3f} "
-            f"to {high:+.3f}) after {steps} steps.",
-        )
-    )
-
-    figures = {"loss": _loss_figure(curves, config.seed_list), "lr_find": _find_figure(finds)}
-    captions = {
-        "loss": f"Training loss (batch, smoothed over 10 steps) against step for SGD at lr_find's "
-        f"suggestion, {FACTOR:g} times below and above it, and cyclical between the suggestion "
-        f"and {CYCLE_TOP:g} times it (mean over seeds, band: min to max).",
-        "lr_find": "The LR range test of each seed: smoothed loss against the growing rate, "
-        "with the suggested (valley) rate marked.",
-    }
-    return ExperimentResult(
+    return Measured(
         tables={"runs": frame},
-        figures=figures,
-        captions=captions,
-        claims=claims,
         params={
             "model": "mlp depth 3 width 64",
             "task": "digits",
@@ -168,7 +123,100 @@ def run(config: LabConfig) -> ExperimentResult:
             "steps": steps,
             "seeds": config.seed_list,
         },
+        data={"curves": curves, "finds": finds},
     )
+
+
+def _by_seed(m: Measured, column: str) -> pd.DataFrame:
+    """`column` by seed (rows) and condition (columns)."""
+    return m.tables["runs"].pivot(index="seed", columns="condition", values=column)
+
+
+def _worse(m: Measured, condition: str, how: str) -> Claim:
+    loss, acc = _by_seed(m, "train_loss"), _by_seed(m, "test_accuracy")
+    other, right = mean_spread(loss[condition]), mean_spread(loss["right"])
+    # A diverged run has no finite final loss; it counts as worse.
+    worse = (loss[condition].fillna(np.inf) > loss["right"]).to_numpy()
+    frame = m.tables["runs"]
+    return OFF_RATE_WORSE.judge(
+        bool(worse.all()),
+        {
+            condition: other,
+            "right": right,
+            "test accuracy": mean_spread(acc[condition]),
+            "diverged runs": int(frame[frame.condition == condition].diverged.sum()),
+        },
+        f"final training loss {condition} {other.mean:.3g}, right {right.mean:.3g} "
+        f"({int(worse.sum())} of {len(worse)} seeds worse)",
+        condition=condition.replace(" ", "-"),
+        factor=FACTOR,
+        direction="smaller" if condition == "too small" else "larger",
+        how=how,
+        steps=m.params["steps"],
+    )
+
+
+def too_small_worse(m: Measured) -> Claim:
+    return _worse(m, "too small", "barely moves")
+
+
+def too_large_worse(m: Measured) -> Claim:
+    return _worse(m, "too large", "overshoots")
+
+
+def suggestion_learns(m: Measured) -> Claim:
+    right = mean_spread(_by_seed(m, "test_accuracy")["right"])
+    valleys = mean_spread([f.valley for f in m.data["finds"].values()])
+    return SUGGESTION_LEARNS.judge(
+        right.low > LEARNED,
+        {"test accuracy": right, "suggested lr": valleys},
+        f"test accuracy {right.mean:.3f} (min {right.low:.3f}) at lr {valleys.mean:.3g} "
+        "(suggested, mean over seeds)",
+        learned=LEARNED,
+    )
+
+
+def cyclic_better(m: Measured) -> Claim:
+    acc = _by_seed(m, "test_accuracy")
+    gap = (acc["cyclic"] - acc["right"]).to_numpy()
+    label, (low, high) = mean_interval(gap, GAP_INTERVAL)
+    return CYCLIC_BETTER.judge(
+        bool(low > 0),
+        {
+            "cyclic": mean_spread(acc["cyclic"]),
+            "fixed": mean_spread(acc["right"]),
+            "gap": mean_spread(gap),
+            f"gap, {label}": (low, high),
+        },
+        f"test accuracy gap cyclic - fixed {gap.mean():+.3f} ({label}: {low:+.3f} to "
+        f"{high:+.3f}) after {m.params['steps']} steps",
+        top=CYCLE_TOP,
+        interval=label,
+    )
+
+
+CHECKS = (too_small_worse, too_large_worse, suggestion_learns, cyclic_better)
+
+
+def claims(m: Measured) -> list[Claim]:
+    """The claims of `CHECKS`, judged on the measurements."""
+    return judge_all(CHECKS, m)
+
+
+def figures(m: Measured) -> Figures:
+    """The loss curves of every condition, and each seed's range test."""
+    drawn = {
+        "loss": _loss_figure(m.data["curves"], m.params["seeds"]),
+        "lr_find": _find_figure(m.data["finds"]),
+    }
+    captions = {
+        "loss": f"Training loss (batch, smoothed over 10 steps) against step for SGD at lr_find's "
+        f"suggestion, {FACTOR:g} times below and above it, and cyclical between the suggestion "
+        f"and {CYCLE_TOP:g} times it (mean over seeds, band: min to max).",
+        "lr_find": "The LR range test of each seed: smoothed loss against the growing rate, "
+        "with the suggested (valley) rate marked.",
+    }
+    return drawn, captions
 
 
 def _smooth(x: np.ndarray, k: int = 10) -> np.ndarray:
@@ -209,5 +257,7 @@ EXPERIMENT = Experiment(
         "Does the rate lr_find suggests beat one thirty times smaller or larger, and does a "
         "cyclical rate beat the fixed one (Smith 2017)?"
     ),
-    run=run,
+    measure=measure,
+    claims=claims,
+    figures=figures,
 )

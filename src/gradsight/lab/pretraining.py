@@ -25,9 +25,10 @@ from torch import nn
 from gradsight import data, models
 from gradsight.data import Task
 from gradsight.drawing import log_plot, new_figure, positive
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
+from gradsight.lab.claims import ClaimSpec, judge_all, mean_interval
+from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
 from gradsight.lab.measure import first_last_ratio, linear_layers, preactivation_grad_norms
-from gradsight.stats import bootstrap_ci, mean_spread
+from gradsight.stats import Spread, geometric_mean, mean_spread, spread_where, values_where
 from gradsight.train import fit, pretrain_layerwise
 
 DEPTH = 8  # Linear layers: 7 sigmoid hidden layers and the softmax head
@@ -78,6 +79,49 @@ LEARNED = 0.8
 MARGIN = 0.3
 # Pretraining must raise the first/last gradient ratio at least this much over Glorot's.
 RAISE = 100.0
+# The interval of the per-seed gain over Glorot init, shown beside the verdict
+# (`mean_interval`).
+GAIN_INTERVAL = "t"
+
+PRETRAINED_LEARNS = ClaimSpec(
+    "pretrained-learns",
+    "Pretrained layer by layer, the {depth}-layer sigmoid net learns digits within {steps} SGD "
+    "steps of fine-tuning, far better than from random init (Glorot or PyTorch's default) with "
+    "the same steps.",
+    rule="the worst pretrained seed beats the best random one by >= {margin:g}",
+    central=True,
+)
+GRADIENT_RELIEVED = ClaimSpec(
+    "gradient-relieved",
+    "Pretraining relieves the vanishing gradient: at the start of fine-tuning the first/last "
+    "layer gradient ratio is over {raise_:.0f}x Glorot init's.",
+    rule="every pretrained seed is >= {raise_:.0f}x every Glorot seed",
+)
+STRUCTURE_NOT_SCALE = ClaimSpec(
+    "structure-not-scale",
+    "The gain lies in what the layers learned, not only in their weights' scale: shuffled "
+    "within each layer, the pretrained weights fine-tune worse in every seed (Erhan et al. "
+    "2010).",
+    rule="every shuffled seed is below every pretrained one",
+)
+NOT_MORE_UPDATES = ClaimSpec(
+    "not-more-updates",
+    "It is not just more updates: Glorot init given {long_steps} SGD steps (one per "
+    "pretraining step and fine-tuning step) stays below the pretrained net.",
+    rule="every seed stays below the worst pretrained one",
+)
+DEPTH_FAILS = ClaimSpec(
+    "depth-fails",
+    "The fine-tuning recipe is sound and depth is what fails: the same {steps} SGD steps train "
+    "a 3-layer sigmoid net from Glorot init to >= {learned:g} accuracy.",
+    rule="every depth-3 seed reaches {learned:g}",
+)
+AUTOENCODERS_LEARN = ClaimSpec(
+    "autoencoders-learn",
+    "Every autoencoder learned something: its reconstruction loss is below that of "
+    "reconstructing each unit by its mean.",
+    rule="every (layer, seed) autoencoder beats the per-unit mean",
+)
 
 
 def scaled_digits() -> Task:
@@ -140,7 +184,8 @@ def _trial(
     return {"row": row, "norms": norms, "curve": curve, "layers": layers}
 
 
-def run(config: LabConfig) -> ExperimentResult:
+def measure(config: LabConfig) -> Measured:
+    """Every (arm, seed): pretrained or not, then fine-tuned with SGD."""
     task = scaled_digits()
     pretrain_steps = config.pick(200, 400)
     steps = config.pick(400, 1000)
@@ -149,152 +194,17 @@ def run(config: LabConfig) -> ExperimentResult:
     grid = [(arm, seed) for arm in ARMS for seed in config.seed_list]
     job = partial(_trial, task, pretrain_steps, steps, long_steps)
     trials = config.map(job, grid, "pretraining")
-    frame = pd.DataFrame([t["row"] for t in trials])
-    flows = {point: t["norms"] for point, t in zip(grid, trials, strict=True)}
-    curves = {point: t["curve"] for point, t in zip(grid, trials, strict=True)}
-    layers = pd.DataFrame(
-        [
-            {"seed": seed, **layer}
-            for (arm, seed), t in zip(grid, trials, strict=True)
-            if arm == "pretrained"
-            for layer in t["layers"]
-        ]
-    )
-    by = frame.set_index("arm")
-
-    def spread(arm: str, column: str = "test_accuracy"):
-        return mean_spread(by.loc[[arm], column])
-
-    claims = []
-    pre = spread("pretrained")
-    randoms = {arm: spread(arm) for arm in RANDOM}
-    best_random = max(s.high for s in randoms.values())
-    gains = (
-        by.loc[["pretrained"], "test_accuracy"].to_numpy()
-        - by.loc[["glorot"], "test_accuracy"].to_numpy()
-    )
-    low, high = bootstrap_ci(gains)
-    claims.append(
-        Claim(
-            f"Pretrained layer by layer, the {DEPTH}-layer sigmoid net learns digits within "
-            f"{steps} SGD steps of fine-tuning, far better than from random init (Glorot or "
-            "PyTorch's default) with the same steps.",
-            held=pre.low - best_random >= MARGIN,
-            numbers={
-                "pretrained accuracy": pre,
-                **{f"{arm} accuracy": s for arm, s in randoms.items()},
-                "gain over glorot, 95% CI": (low, high),
-            },
-            verdict=(
-                f"test accuracy {pre.mean:.3f} (min {pre.low:.3f}) pretrained vs "
-                + ", ".join(f"{a} {s.mean:.3f}" for a, s in randoms.items())
-                + f" (best seed {best_random:.3f}; chance 0.10); held if the worst pretrained "
-                f"seed beats the best random one by >= {MARGIN}."
-            ),
-            central=True,
-        )
-    )
-    pre_ratio = spread("pretrained", "ratio_start")
-    glorot_ratio = spread("glorot", "ratio_start")
-    claims.append(
-        Claim(
-            f"Pretraining relieves the vanishing gradient: at the start of fine-tuning the "
-            f"first/last layer gradient ratio is over {RAISE:.0f}x Glorot init's.",
-            held=pre_ratio.low >= RAISE * glorot_ratio.high,
-            numbers={"pretrained ratio": pre_ratio, "glorot ratio": glorot_ratio},
-            verdict=(
-                f"||dL/dz_1|| / ||dL/dz_{DEPTH}|| {pre_ratio.mean:.2g} pretrained vs "
-                f"{glorot_ratio.mean:.2g} Glorot ({pre_ratio.mean / glorot_ratio.mean:.0f}x); "
-                f"held if every pretrained seed is >= {RAISE:.0f}x every Glorot seed."
-            ),
-        )
-    )
-    shuffled = spread("shuffled")
-    glorot = randoms["glorot"]
-    claims.append(
-        Claim(
-            "The gain lies in what the layers learned, not only in their weights' scale: "
-            "shuffled within each layer, the pretrained weights fine-tune worse in every seed "
-            "(Erhan et al. 2010).",
-            held=shuffled.high < pre.low,
-            numbers={
-                "shuffled accuracy": shuffled,
-                "pretrained accuracy": pre,
-                "shuffled ratio": spread("shuffled", "ratio_start"),
-            },
-            verdict=(
-                f"shuffled {shuffled.mean:.3f} (best seed {shuffled.high:.3f}) vs pretrained "
-                f"{pre.mean:.3f} (worst seed {pre.low:.3f}) and Glorot {glorot.mean:.3f}; held if "
-                "every shuffled seed is below every pretrained one."
-            ),
-        )
-    )
-    long = spread("glorot, long")
-    claims.append(
-        Claim(
-            f"It is not just more updates: Glorot init given {long_steps} SGD steps (one per "
-            "pretraining step and fine-tuning step) stays below the pretrained net.",
-            held=long.high < pre.low,
-            numbers={"glorot, long accuracy": long, "pretrained accuracy": pre},
-            verdict=(
-                f"after {long_steps} steps Glorot reaches {long.mean:.3f} (best seed "
-                f"{long.high:.3f}) vs {pre.mean:.3f} pretrained after {steps}; held if every "
-                "seed stays below the worst pretrained one."
-            ),
-        )
-    )
-    shallow = spread("glorot, depth 3")
-    claims.append(
-        Claim(
-            f"The fine-tuning recipe is sound and depth is what fails: the same {steps} SGD "
-            f"steps train a 3-layer sigmoid net from Glorot init to >= {LEARNED} accuracy.",
-            held=shallow.low >= LEARNED,
-            numbers={"depth 3 accuracy": shallow, f"depth {DEPTH} accuracy": glorot},
-            verdict=(
-                f"Glorot init: {shallow.mean:.3f} (min {shallow.low:.3f}) at depth 3 vs "
-                f"{glorot.mean:.3f} at depth {DEPTH}; held if every depth-3 seed reaches {LEARNED}."
-            ),
-        )
-    )
-    beaten = layers["loss"] < layers["baseline"]
-    claims.append(
-        Claim(
-            "Every autoencoder learned something: its reconstruction loss is below that of "
-            "reconstructing each unit by its mean.",
-            held=bool(beaten.all()),
-            numbers={
-                "reconstruction BCE": mean_spread(layers["loss"]),
-                "mean-unit BCE": mean_spread(layers["baseline"]),
-            },
-            verdict=(
-                f"{int(beaten.sum())} of {len(layers)} (layer, seed) autoencoders beat the "
-                f"per-unit mean; BCE {layers['loss'].mean():.3f} vs "
-                f"{layers['baseline'].mean():.3f}."
-            ),
-        )
-    )
-
-    figures = {
-        "accuracy_curves": _curves_figure(curves, config.seed_list),
-        "gradient_flow": _flow_figure(flows, config.seed_list),
-        "final_accuracy": _final_figure(frame),
-    }
-    captions = {
-        "accuracy_curves": f"Test accuracy on digits during fine-tuning (SGD lr {LR}, batch "
-        f"{BATCH}), mean over seeds, band min to max. From random init the {DEPTH}-layer "
-        "sigmoid net stays at chance (0.10, grey line) while the 3-layer one learns; pretrained, "
-        f"the {DEPTH}-layer net learns fastest; its shuffled weights lag far behind.",
-        "gradient_flow": "||dL/dz_l|| per layer at the start of fine-tuning, relative to the "
-        "output layer's (geometric mean over seeds, band min to max): pretraining flattens "
-        "the staircase by orders of magnitude; its shuffled weights keep only part of that.",
-        "final_accuracy": f"Test accuracy after fine-tuning, each dot a seed; 'glorot, long' "
-        f"had {long_steps} SGD steps, as many as pretraining and fine-tuning together.",
-    }
-    return ExperimentResult(
-        tables={"runs": frame, "pretraining": layers},
-        figures=figures,
-        captions=captions,
-        claims=claims,
+    layers = [
+        {"seed": seed, **layer}
+        for (arm, seed), t in zip(grid, trials, strict=True)
+        if arm == "pretrained"
+        for layer in t["layers"]
+    ]
+    return Measured(
+        tables={
+            "runs": pd.DataFrame([t["row"] for t in trials]),
+            "pretraining": pd.DataFrame(layers),
+        },
         params={
             "net": f"mlp depth {DEPTH} (control: 3), width {WIDTH}, sigmoid",
             "task": "digits, pixels / 16 in [0, 1]",
@@ -307,16 +217,147 @@ def run(config: LabConfig) -> ExperimentResult:
             "arms": {name: dataclasses.asdict(arm) for name, arm in ARMS.items()},
             "seeds": config.seed_list,
         },
+        data={
+            "steps": steps,
+            "flows": {point: t["norms"] for point, t in zip(grid, trials, strict=True)},
+            "curves": {point: t["curve"] for point, t in zip(grid, trials, strict=True)},
+        },
     )
+
+
+def _spread(m: Measured, arm: str, column: str = "test_accuracy") -> Spread:
+    return spread_where(m.tables["runs"], column, arm=arm)
+
+
+def pretrained_learns(m: Measured) -> Claim:
+    pre = _spread(m, "pretrained")
+    randoms = {arm: _spread(m, arm) for arm in RANDOM}
+    best_random = max(s.high for s in randoms.values())
+    frame = m.tables["runs"]
+    gains = values_where(frame, "test_accuracy", arm="pretrained") - values_where(
+        frame, "test_accuracy", arm="glorot"
+    )
+    label, interval = mean_interval(gains, GAIN_INTERVAL)
+    return PRETRAINED_LEARNS.judge(
+        pre.low - best_random >= MARGIN,
+        {
+            "pretrained accuracy": pre,
+            **{f"{arm} accuracy": s for arm, s in randoms.items()},
+            f"gain over glorot, {label}": interval,
+        },
+        f"test accuracy {pre.mean:.3f} (min {pre.low:.3f}) pretrained vs "
+        + ", ".join(f"{a} {s.mean:.3f}" for a, s in randoms.items())
+        + f" (best seed {best_random:.3f}; chance 0.10)",
+        depth=DEPTH,
+        steps=m.data["steps"],
+        margin=MARGIN,
+    )
+
+
+def gradient_relieved(m: Measured) -> Claim:
+    pre, glorot = _spread(m, "pretrained", "ratio_start"), _spread(m, "glorot", "ratio_start")
+    return GRADIENT_RELIEVED.judge(
+        pre.low >= RAISE * glorot.high,
+        {"pretrained ratio": pre, "glorot ratio": glorot},
+        f"||dL/dz_1|| / ||dL/dz_{DEPTH}|| {pre.mean:.2g} pretrained vs {glorot.mean:.2g} "
+        f"Glorot ({pre.mean / glorot.mean:.0f}x)",
+        raise_=RAISE,
+    )
+
+
+def structure_not_scale(m: Measured) -> Claim:
+    shuffled, pre, glorot = (_spread(m, a) for a in ("shuffled", "pretrained", "glorot"))
+    return STRUCTURE_NOT_SCALE.judge(
+        shuffled.high < pre.low,
+        {
+            "shuffled accuracy": shuffled,
+            "pretrained accuracy": pre,
+            "shuffled ratio": _spread(m, "shuffled", "ratio_start"),
+        },
+        f"shuffled {shuffled.mean:.3f} (best seed {shuffled.high:.3f}) vs pretrained "
+        f"{pre.mean:.3f} (worst seed {pre.low:.3f}) and Glorot {glorot.mean:.3f}",
+    )
+
+
+def not_more_updates(m: Measured) -> Claim:
+    long, pre = _spread(m, "glorot, long"), _spread(m, "pretrained")
+    long_steps = m.params["long budget"]
+    return NOT_MORE_UPDATES.judge(
+        long.high < pre.low,
+        {"glorot, long accuracy": long, "pretrained accuracy": pre},
+        f"after {long_steps} steps Glorot reaches {long.mean:.3f} (best seed {long.high:.3f}) "
+        f"vs {pre.mean:.3f} pretrained after {m.data['steps']}",
+        long_steps=long_steps,
+    )
+
+
+def depth_fails(m: Measured) -> Claim:
+    shallow, glorot = _spread(m, "glorot, depth 3"), _spread(m, "glorot")
+    return DEPTH_FAILS.judge(
+        shallow.low >= LEARNED,
+        {"depth 3 accuracy": shallow, f"depth {DEPTH} accuracy": glorot},
+        f"Glorot init: {shallow.mean:.3f} (min {shallow.low:.3f}) at depth 3 vs "
+        f"{glorot.mean:.3f} at depth {DEPTH}",
+        steps=m.data["steps"],
+        learned=LEARNED,
+    )
+
+
+def autoencoders_learn(m: Measured) -> Claim:
+    layers = m.tables["pretraining"]
+    beaten = layers["loss"] < layers["baseline"]
+    return AUTOENCODERS_LEARN.judge(
+        bool(beaten.all()),
+        {
+            "reconstruction BCE": mean_spread(layers["loss"]),
+            "mean-unit BCE": mean_spread(layers["baseline"]),
+        },
+        f"{int(beaten.sum())} of {len(layers)} (layer, seed) autoencoders beat the per-unit "
+        f"mean; BCE {layers['loss'].mean():.3f} vs {layers['baseline'].mean():.3f}",
+    )
+
+
+CHECKS = (
+    pretrained_learns,
+    gradient_relieved,
+    structure_not_scale,
+    not_more_updates,
+    depth_fails,
+    autoencoders_learn,
+)
+
+
+def claims(m: Measured) -> list[Claim]:
+    """The claims of `CHECKS`, judged on the measurements."""
+    return judge_all(CHECKS, m)
+
+
+def figures(m: Measured) -> Figures:
+    """Accuracy during fine-tuning, the gradient flow at its start, and the final accuracy."""
+    seeds = m.params["seeds"]
+    drawn = {
+        "accuracy_curves": _curves_figure(m.data["curves"], seeds),
+        "gradient_flow": _flow_figure(m.data["flows"], seeds),
+        "final_accuracy": _final_figure(m.tables["runs"]),
+    }
+    captions = {
+        "accuracy_curves": f"Test accuracy on digits during fine-tuning (SGD lr {LR}, batch "
+        f"{BATCH}), mean over seeds, band min to max. From random init the {DEPTH}-layer "
+        "sigmoid net stays at chance (0.10, grey line) while the 3-layer one learns; pretrained, "
+        f"the {DEPTH}-layer net learns fastest; its shuffled weights lag far behind.",
+        "gradient_flow": "||dL/dz_l|| per layer at the start of fine-tuning, relative to the "
+        "output layer's (geometric mean over seeds, band min to max): pretraining flattens "
+        "the staircase by orders of magnitude; its shuffled weights keep only part of that.",
+        "final_accuracy": f"Test accuracy after fine-tuning, each dot a seed; 'glorot, long' "
+        f"had {m.params['long budget']} SGD steps, as many as pretraining and fine-tuning "
+        "together.",
+    }
+    return drawn, captions
 
 
 def _colour(arm: str) -> str:
     """The arm's colour, the same in every figure."""
     return f"C{list(ARMS).index(arm)}"
-
-
-def _geomean(values: np.ndarray, axis: int = 0) -> np.ndarray:
-    return np.exp(np.log(np.maximum(values, 1e-300)).mean(axis=axis))
 
 
 def _curves_figure(curves: dict, seeds: list[int]):
@@ -342,7 +383,9 @@ def _flow_figure(flows: dict, seeds: list[int]):
     layers = np.arange(1, DEPTH + 1)
     for arm in (a for a in ARMS if ARMS[a].depth == DEPTH and not ARMS[a].long):
         relative = np.stack([flows[arm, s] / flows[arm, s][-1] for s in seeds])  # (seeds, L)
-        log_plot(ax, layers, _geomean(relative), "o-", ms=3, color=_colour(arm), label=arm)
+        log_plot(
+            ax, layers, geometric_mean(relative, axis=0), "o-", ms=3, color=_colour(arm), label=arm
+        )
         ax.fill_between(
             layers,
             positive(relative.min(0)),
@@ -384,5 +427,7 @@ EXPERIMENT = Experiment(
         "the learned weights or just their scale (Hinton, Osindero & Teh 2006, "
         "Bengio et al. 2007)?"
     ),
-    run=run,
+    measure=measure,
+    claims=claims,
+    figures=figures,
 )

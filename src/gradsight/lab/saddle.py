@@ -18,9 +18,10 @@ import torch
 
 from gradsight import curvature, data, models
 from gradsight.drawing import new_figure
-from gradsight.lab.experiment import Claim, Experiment, ExperimentResult, LabConfig
+from gradsight.lab.claims import ClaimSpec, judge_all, mean_interval
+from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
 from gradsight.playground import get_surface, plot_trajectories, run_trajectory
-from gradsight.stats import bootstrap_ci, mean_spread
+from gradsight.stats import mean_spread, spread_where
 from gradsight.train import fit
 
 DEPTH = 3  # Linear layers, identity activations: a deep linear net
@@ -34,6 +35,39 @@ RULES = {"sgd": 0.1, "momentum": 0.1, "adam": 1e-3}
 ESCAPE_LOSS = 2.0
 # On x^2 - y^2: escaped once f < -1 (|y| > 1 beyond |x|, far down the falling side).
 ESCAPE_2D = -1.0
+# Near zero the gradient is below this fraction of the gradient at Xavier init, on every seed.
+GRAD_FRACTION = 0.1
+# The rules claimed to leave the plateau sooner than SGD, and the interval of SGD's extra steps
+# over each (`mean_interval`).
+FASTER = ("momentum", "adam")
+GAP_INTERVAL = "t"
+
+AT_SADDLE = ClaimSpec(
+    "at-saddle",
+    "Near zero (weights N(0, {std:g}^2)) the {depth}-layer linear net sits at a saddle: the "
+    "Hessian has a negative eigenvalue and the gradient is under {fraction:g} times the "
+    "gradient at Xavier init.",
+    rule="every seed's lambda_min < 0 and its gradient < {fraction:g} x the smallest at Xavier",
+    central=True,
+)
+ESCAPE_SOONER = ClaimSpec(
+    "escape-sooner",
+    "Momentum and Adam leave the plateau sooner than plain SGD (fewer steps until the training "
+    "loss drops below {loss:g}).",
+    rule="the {interval} of SGD's extra steps over each is above 0",
+    central=True,
+)
+EVERY_RULE_ESCAPES = ClaimSpec(
+    "every-rule-escapes",
+    "Every rule escapes within {steps} steps (the saddle slows, it does not trap).",
+    rule="no run stays on the plateau",
+)
+PLANE_SOONER = ClaimSpec(
+    "plane-escape-sooner",
+    "On the 2D saddle x^2 - y^2 started 1e-3 off the ridge, momentum and Adam escape "
+    "(f < {level:g}) in fewer steps than SGD.",
+    rule="both take fewer steps than SGD",
+)
 
 
 def _net(init: str, seed: int) -> torch.nn.Module:
@@ -90,22 +124,20 @@ def _trial(task, steps: int, point: tuple[str, int]) -> tuple[dict, pd.Series]:
     return row, loss
 
 
-def run(config: LabConfig) -> ExperimentResult:
-    steps = config.pick(300, 1000)
-    task = data.load("digits", seed=0)
+def _curvature(config: LabConfig, task) -> pd.DataFrame:
+    """lambda_min and ||grad|| at a near-zero init and at Xavier's, per seed."""
     x, y = task.x_train[:PROBE], task.y_train[:PROBE]
-    curv_rows = []
+    rows = []
     for seed in config.track(config.seed_list, "saddle: curvature at init"):
         for init in ("normal", "xavier_normal"):
             low, grad = _at_init(_net(init, seed), task, x, y)
-            curv_rows.append({"init": init, "seed": seed, "lambda_min": low, "grad_norm": grad})
-    grid = [(rule, seed) for seed in config.seed_list for rule in RULES]
-    trials = config.map(partial(_trial, task, steps), grid, "saddle")
-    curves = {point: loss for point, (_, loss) in zip(grid, trials, strict=True)}
-    rows = [row for row, _ in trials]
-    at_init, runs = pd.DataFrame(curv_rows), pd.DataFrame(rows)
-    surface = get_surface("saddle")
-    paths = [run_trajectory(surface, rule) for rule in RULES]
+            rows.append({"init": init, "seed": seed, "lambda_min": low, "grad_norm": grad})
+    return pd.DataFrame(rows)
+
+
+def _plane() -> tuple[pd.DataFrame, list]:
+    """Each rule on the 2D saddle: its escape step, and the paths."""
+    paths = [run_trajectory(get_surface("saddle"), rule) for rule in RULES]
     plane = pd.DataFrame(
         {
             "optimizer": [p.optimizer for p in paths],
@@ -113,89 +145,24 @@ def run(config: LabConfig) -> ExperimentResult:
             "escape_step": [_escape_step(pd.Series(p.losses), ESCAPE_2D) for p in paths],
         }
     )
+    return plane, paths
 
-    claims = []
-    near = at_init[at_init.init == "normal"]
-    xavier = at_init[at_init.init == "xavier_normal"]
-    low, grad, grad_x = (
-        mean_spread(near.lambda_min),
-        mean_spread(near.grad_norm),
-        mean_spread(xavier.grad_norm),
-    )
-    claims.append(
-        Claim(
-            f"Near zero (weights N(0, {NEAR_ZERO}^2)) the {DEPTH}-layer linear net sits at a "
-            "saddle: the Hessian has a negative eigenvalue and the gradient is under a tenth "
-            "of the gradient at Xavier init.",
-            held=low.high < 0 and grad.high < 0.1 * grad_x.low,
-            numbers={"lambda_min": low, "grad norm near zero": grad, "grad norm xavier": grad_x},
-            verdict=(
-                f"lambda_min {low.mean:.3g} (max over seeds {low.high:.3g}); ||grad|| "
-                f"{grad.mean:.2g} near zero vs {grad_x.mean:.2g} at Xavier init."
-            ),
-            central=True,
-        )
-    )
-    budget = steps + 1  # a run that never escaped counts as the whole budget (a lower bound)
-    escape = {r: runs[runs.optimizer == r].escape_step.fillna(budget).to_numpy() for r in RULES}
-    spreads = {r: mean_spread(v) for r, v in escape.items()}
-    faster = {r: bootstrap_ci(escape["sgd"] - escape[r]) for r in ("momentum", "adam")}
-    claims.append(
-        Claim(
-            "Momentum and Adam leave the plateau sooner than plain SGD (fewer steps until the "
-            f"training loss drops below {ESCAPE_LOSS}).",
-            held=all(lo > 0 for lo, _ in faster.values()),
-            numbers={
-                **{f"{r} escape step": s for r, s in spreads.items()},
-                **{f"sgd minus {r} (95% CI)": ci for r, ci in faster.items()},
-            },
-            verdict=(
-                ", ".join(f"{r} {s.mean:.0f}" for r, s in spreads.items())
-                + f" steps (budget {steps}; never = {budget}); held if the bootstrap interval "
-                "of SGD's extra steps over each is above 0."
-            ),
-            central=True,
-        )
-    )
-    never = int(runs.escape_step.isna().sum())
-    claims.append(
-        Claim(
-            f"Every rule escapes within {steps} steps (the saddle slows, it does not trap).",
-            held=never == 0,
-            numbers={"runs": len(runs), "runs that never escaped": never},
-            verdict=f"{never} of {len(runs)} runs stayed above loss {ESCAPE_LOSS}.",
-        )
-    )
-    by = plane.set_index("optimizer").escape_step
-    claims.append(
-        Claim(
-            "On the 2D saddle x^2 - y^2 started 1e-3 off the ridge, momentum and Adam escape "
-            "(f < -1) in fewer steps than SGD.",
-            held=bool(by["momentum"] < by["sgd"] and by["adam"] < by["sgd"]),
-            numbers={r: float(by[r]) for r in RULES},
-            verdict=", ".join(f"{r} {by[r]:.0f}" for r in RULES)
-            + " steps (NaN: never); one deterministic path each.",
-        )
-    )
 
-    figures = {
-        "escape": _curve_figure(curves, config.seed_list),
-        "playground": plot_trajectories(surface, paths),
-    }
-    captions = {
-        "escape": f"Training loss of the {DEPTH}-layer linear net from a near-zero init "
-        f"(mean over seeds): all start on the plateau at ln 10; the dashed line is the escape "
-        f"level {ESCAPE_LOSS}. Learning rates: "
-        + ", ".join(f"{r} {lr}" for r, lr in RULES.items())
-        + ".",
-        "playground": "The same rules on x^2 - y^2 from (1, 0.001) (`gs.playground`): each "
-        "first slides down x to the saddle, where the tiny y-gradient grows e-fold slowly.",
-    }
-    return ExperimentResult(
-        tables={"at_init": at_init, "runs": runs, "playground": plane},
-        figures=figures,
-        captions=captions,
-        claims=claims,
+def measure(config: LabConfig) -> Measured:
+    """Curvature at init, each rule trained from near zero, and the rules on x^2 - y^2."""
+    steps = config.pick(300, 1000)
+    task = data.load("digits", seed=0)
+    at_init = _curvature(config, task)
+    grid = [(rule, seed) for seed in config.seed_list for rule in RULES]
+    trials = config.map(partial(_trial, task, steps), grid, "saddle")
+    curves = {point: loss for point, (_, loss) in zip(grid, trials, strict=True)}
+    plane, paths = _plane()
+    return Measured(
+        tables={
+            "at_init": at_init,
+            "runs": pd.DataFrame([r for r, _ in trials]),
+            "playground": plane,
+        },
         params={
             "depth": DEPTH,
             "width": WIDTH,
@@ -206,7 +173,92 @@ def run(config: LabConfig) -> ExperimentResult:
             "seeds": config.seed_list,
             "task": "digits",
         },
+        data={"curves": curves, "paths": paths},
     )
+
+
+def at_saddle(m: Measured) -> Claim:
+    at_init = m.tables["at_init"]
+    low = spread_where(at_init, "lambda_min", init="normal")
+    grad = spread_where(at_init, "grad_norm", init="normal")
+    grad_x = spread_where(at_init, "grad_norm", init="xavier_normal")
+    return AT_SADDLE.judge(
+        low.high < 0 and grad.high < GRAD_FRACTION * grad_x.low,
+        {"lambda_min": low, "grad norm near zero": grad, "grad norm xavier": grad_x},
+        f"lambda_min {low.mean:.3g} (max over seeds {low.high:.3g}); ||grad|| {grad.mean:.2g} "
+        f"near zero vs {grad_x.mean:.2g} at Xavier init",
+        std=NEAR_ZERO,
+        depth=DEPTH,
+        fraction=GRAD_FRACTION,
+    )
+
+
+def adaptive_escape_sooner(m: Measured) -> Claim:
+    runs, steps = m.tables["runs"], m.params["steps"]
+    budget = steps + 1  # a run that never escaped counts as the whole budget (a lower bound)
+    escape = {r: runs[runs.optimizer == r].escape_step.fillna(budget).to_numpy() for r in RULES}
+    spreads = {r: mean_spread(v) for r, v in escape.items()}
+    faster = {r: mean_interval(escape["sgd"] - escape[r], GAP_INTERVAL) for r in FASTER}
+    label = next(iter(faster.values()))[0]
+    return ESCAPE_SOONER.judge(
+        all(lo > 0 for _, (lo, _) in faster.values()),
+        {
+            **{f"{r} escape step": s for r, s in spreads.items()},
+            **{f"sgd minus {r} ({lab})": ci for r, (lab, ci) in faster.items()},
+        },
+        ", ".join(f"{r} {s.mean:.0f}" for r, s in spreads.items())
+        + f" steps (budget {steps}; never = {budget})",
+        loss=ESCAPE_LOSS,
+        interval=label,
+    )
+
+
+def every_rule_escapes(m: Measured) -> Claim:
+    runs, steps = m.tables["runs"], m.params["steps"]
+    never = int(runs.escape_step.isna().sum())
+    return EVERY_RULE_ESCAPES.judge(
+        never == 0,
+        {"runs": len(runs), "runs that never escaped": never},
+        f"{never} of {len(runs)} runs stayed above loss {ESCAPE_LOSS}",
+        steps=steps,
+    )
+
+
+def plane_escape_sooner(m: Measured) -> Claim:
+    by = m.tables["playground"].set_index("optimizer").escape_step
+    return PLANE_SOONER.judge(
+        bool(all(by[r] < by["sgd"] for r in FASTER)),
+        {r: float(by[r]) for r in RULES},
+        ", ".join(f"{r} {by[r]:.0f}" for r in RULES)
+        + " steps (NaN: never); one deterministic path each",
+        level=ESCAPE_2D,
+    )
+
+
+CHECKS = (at_saddle, adaptive_escape_sooner, every_rule_escapes, plane_escape_sooner)
+
+
+def claims(m: Measured) -> list[Claim]:
+    """The claims of `CHECKS`, judged on the measurements."""
+    return judge_all(CHECKS, m)
+
+
+def figures(m: Measured) -> Figures:
+    """The loss curves from near zero, and the rules on the 2D saddle."""
+    drawn = {
+        "escape": _curve_figure(m.data["curves"], m.params["seeds"]),
+        "playground": plot_trajectories(get_surface("saddle"), m.data["paths"]),
+    }
+    captions = {
+        "escape": f"Training loss of the {DEPTH}-layer linear net from a near-zero init "
+        f"(mean over seeds): all start on the plateau at ln 10; the dashed line is the escape "
+        f"level {ESCAPE_LOSS}. Learning rates: "
+        + ", ".join(f"{r} {lr}" for r, lr in RULES.items())
+        + ".",
+        "playground": "The same rules on x^2 - y^2 from (1, 0.001) (`gs.playground`): each "
+        "first slides down x to the saddle, where the tiny y-gradient grows e-fold slowly.",
+    }
+    return drawn, captions
 
 
 def _curve_figure(curves: dict, seeds: list[int]):
@@ -232,5 +284,7 @@ EXPERIMENT = Experiment(
         "gradient), and how fast do SGD, momentum and Adam escape it (Saxe et al. "
         "2014, Dauphin et al. 2014)?"
     ),
-    run=run,
+    measure=measure,
+    claims=claims,
+    figures=figures,
 )

@@ -90,7 +90,7 @@ def sigmoid_gradients(seed: int, depths: list[int], task) -> pd.DataFrame:
 
     The error crossing one layer is dL/dz_l = sigmoid'(z_l) * W_{l+1}^T dL/dz_{l+1}, so
     ||dL/dz_l|| <= (1/4) ||W_{l+1}||_2 ||dL/dz_{l+1}||: the product over the n layers is a
-    rigorous bound; (1/4)^n alone is the seed's (it ignores the weights). Float64, so that
+    rigorous bound; (1/4)^n alone is the argument's (it ignores the weights). Float64, so that
     ratios below 1e-38 do not underflow.
     """
     x, y = task.x_train[:256].double(), task.y_train[:256]

@@ -20,7 +20,7 @@ from gradsight.drawing import log_plot, new_figure, positive
 from gradsight.lab.claims import ClaimSpec, judge_all
 from gradsight.lab.experiment import Claim, Experiment, Figures, LabConfig, Measured
 from gradsight.lab.measure import first_last_ratio, preactivation_grad_norms
-from gradsight.stats import mean_spread, spread_where, values_where
+from gradsight.stats import geometric_mean, mean_spread, spread_where, values_where
 from gradsight.train import fit
 
 # Each activation with the init derived for it (Glorot & Bengio 2010; He et al. 2015).
@@ -355,11 +355,6 @@ def figures(m: Measured) -> Figures:
     return drawn, captions
 
 
-def _geomean(values: pd.Series) -> float:
-    v = values[np.isfinite(values) & (values > 0)]
-    return float(np.exp(np.log(v).mean())) if len(v) else float("nan")
-
-
 def _ratio_figure(frame: pd.DataFrame):
     fig = new_figure(None, 8.0, 4.4)
     ax = fig.subplots()
@@ -369,8 +364,8 @@ def _ratio_figure(frame: pd.DataFrame):
         colour = f"C{i}"
         log_plot(
             ax,
-            init.apply(_geomean).index,
-            init.apply(_geomean).to_numpy(),
+            init.apply(geometric_mean).index,
+            init.apply(geometric_mean).to_numpy(),
             "o-",
             color=colour,
             label=activation,
@@ -382,7 +377,7 @@ def _ratio_figure(frame: pd.DataFrame):
             color=colour,
             alpha=0.15,
         )
-        trained = g["ratio_trained"].apply(_geomean)
+        trained = g["ratio_trained"].apply(geometric_mean)
         log_plot(ax, trained.index, trained.to_numpy(), "--", color=colour, alpha=0.7)
     ax.set(yscale="log", xlabel="depth (Linear layers)", ylabel="||dL/dz_1|| / ||dL/dz_L||")
     ax.axhline(1.0, color="grey", lw=0.6)
