@@ -131,12 +131,20 @@ class ProgressBar:
         columns: rich progress columns.
         total: The task's total (grow it with `add`).
         enabled: False draws nothing anywhere.
+        description: The task's `{task.description}`.
         fields: The task's first custom fields (e.g. `loss=math.nan` for `{task.fields[loss]}`).
     """
 
-    def __init__(self, *columns: str | ProgressColumn, total: float, enabled: bool, **fields: Any):
+    def __init__(
+        self,
+        *columns: str | ProgressColumn,
+        total: float,
+        enabled: bool,
+        description: str = "",
+        **fields: Any,
+    ) -> None:
         self.progress = make_progress(*columns, console=Console(stderr=True), enabled=enabled)
-        self.task_id = self.progress.add_task("", total=total, **fields)
+        self.task_id = self.progress.add_task(description, total=total, **fields)
 
     def update(self, completed: float, **fields: Any) -> None:
         """Set how much is done (and custom fields)."""

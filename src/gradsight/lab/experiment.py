@@ -18,12 +18,11 @@ from typing import Any, TypeVar
 
 import pandas as pd
 from matplotlib.figure import Figure
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
 from gradsight.errors import InputError
 from gradsight.executor import Executor
-from gradsight.progress import make_progress
+from gradsight.progress import ProgressBar
 from gradsight.stats import Spread
 
 T = TypeVar("T")
@@ -81,19 +80,15 @@ class LabConfig:
 
     @contextmanager
     def _bar(self, description: str, total: int) -> Iterator[Callable[[], None]]:
-        console = Console(stderr=True)
-        if not (self.progress and (console.is_terminal or console.is_jupyter)):
-            yield lambda: None
-            return
         columns = (
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
         )
-        with make_progress(*columns, console=console, enabled=True, transient=True) as bar:
-            task = bar.add_task(description, total=total)
-            yield lambda: bar.advance(task)
+        bar = ProgressBar(*columns, total=total, enabled=self.progress, description=description)
+        with bar:
+            yield bar.advance
 
     def track(self, items: Iterable[T], description: str) -> Iterator[T]:
         """Iterate over `items` here, with a progress bar (for loops that stay serial)."""
