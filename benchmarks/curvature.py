@@ -1,6 +1,6 @@
 """Top Hessian eigenvalue: gradsight (Lanczos) vs PyHessian (power iteration), JSON lines.
 
-Reference problem (issue 5): an MLP with 8 hidden tanh layers of 256, 784 inputs, 10
+Reference problem: an MLP with 8 hidden tanh layers of 256, 784 inputs, 10
 classes, cross-entropy on one batch of 512 (Gaussian inputs and random labels from a seeded
 generator), float32 on CPU, eval mode. "Converged" is a long Lanczos run (tol 1e-7).
 

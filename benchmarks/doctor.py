@@ -9,7 +9,7 @@ line times starting the N worker processes (each imports torch and gradsight), w
 executor then keeps: a session pays it once, so the scenarios' lines are timed warm. One JSON
 line per scenario: both wall times, the runs trained, the verdict, and whether the two
 prescriptions are identical. A last line times a default doctor run on a digits-sized model
-(a 10-layer sigmoid MLP, every setting the doctor's default); issue 8 wants it under 3 min.
+(a 10-layer sigmoid MLP, every setting the doctor's default); the target is under 3 min.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import pandas as pd
 import torch
 
 import gradsight as gs
-from gradsight.doctor.scenarios import SCENARIOS
 from gradsight.doctor import Prescription, doctor
 from gradsight.doctor.patients import patient
+from gradsight.doctor.scenarios import SCENARIOS
 from gradsight.executor import Executor
 
-DIGITS_LIMIT_S = 180.0  # issue 8: a default run on a digits-sized model within 3 minutes
+DIGITS_LIMIT_S = 180.0  # a default run on a digits-sized model within 3 minutes
 
 
 def digits_model(seed: int) -> torch.nn.Module:

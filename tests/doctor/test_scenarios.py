@@ -1,4 +1,4 @@
-"""The doctor on every diagnosis scenario (issue 8's "done when"): on a pathological one its
+"""The doctor on every diagnosis scenario: on a pathological one its
 top-ranked remedy measurably improves the test metric (interval above zero); on a healthy
 one it says no change is needed."""
 
