@@ -71,9 +71,10 @@ class ErrorBoundary(TyperGroup):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except Exception as error:
-            if not _is_usage_error(error):
+            message = _one_line(error)
+            if message is None:
                 raise
-            raise fail(usage_line(error)) from None
+            raise fail(message) from None
 
     def invoke(self, ctx):
         try:
@@ -83,15 +84,18 @@ class ErrorBoundary(TyperGroup):
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(INTERRUPTED) from None
-        except (UserError, OSError) as error:
-            message = user_error_message(error)
+        except Exception as error:
+            message = _one_line(error)
             if message is None:
                 raise
             raise fail(message) from None
-        except Exception as error:
-            if not _is_usage_error(error):
-                raise
-            raise fail(usage_line(error)) from None
+
+
+def _one_line(error: BaseException) -> str | None:
+    """The line for a user error or a usage error; None for a bug."""
+    if _is_usage_error(error):
+        return usage_line(error)
+    return user_error_message(error)
 
 
 def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:

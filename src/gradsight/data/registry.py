@@ -55,7 +55,7 @@ def load(name: str, seed: int = 0, standardize: bool = True, **options: Any) -> 
         The Task.
 
     Raises:
-        ValueError: For an unknown name or option, or a bad value.
+        InputError: For an unknown name or option, or a bad value.
 
     Example:
         >>> task = load("adding", seed=1, length=20, n_train=100, n_test=10)

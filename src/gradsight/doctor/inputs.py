@@ -43,7 +43,7 @@ def as_task(
     Raises:
         TypeError: For anything else, batches that are not (inputs, targets) pairs, or a
             callable loss (the doctor compares runs with the task's named loss and metric).
-        ValueError: For an unknown loss name, mismatched lengths, or too few examples.
+        InputError: For an unknown loss name, mismatched lengths, or too few examples.
     """
     if isinstance(task_or_loader, Task):
         if loss is not None and loss != task_or_loader.loss:

@@ -151,7 +151,7 @@ class ExperimentResult:
 
     Attributes:
         tables: Tidy DataFrames of the measurements (one row per configuration, seed, ...).
-        figures: Figures by file stem (drawn without pyplot, `report._common.new_figure`).
+        figures: Figures by file stem (drawn without pyplot, `drawing.new_figure`).
         captions: One caption per figure stem (what to look at).
         claims: The checked claims, held or not, in the order of the question.
         params: The grid and budgets actually used (depths, steps, seeds, ...).

@@ -44,7 +44,7 @@ def get_experiment(name: str) -> Experiment:
     """The registered experiment `name`.
 
     Raises:
-        ValueError: If there is none, naming the valid ones.
+        InputError: If there is none, naming the valid ones.
     """
     if name not in EXPERIMENTS:
         raise InputError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
@@ -137,7 +137,7 @@ def run_experiment(name: str, config: LabConfig | None = None) -> ExperimentResu
         The result, with `elapsed_s` and `page` set.
 
     Raises:
-        ValueError: If `name` is not a registered experiment.
+        InputError: If `name` is not a registered experiment.
     """
     config = config or LabConfig()
     experiment = get_experiment(name)

@@ -34,7 +34,7 @@ def conv_input_shape(
         (1, L), (C, L) or (C, H, W).
 
     Raises:
-        ValueError: If the shape has no positive sizes, is of rank above 3, or contradicts
+        InputError: If the shape has no positive sizes, is of rank above 3, or contradicts
             `spatial_dims`.
     """
     shape = (in_shape,) if isinstance(in_shape, int) else tuple(in_shape)
@@ -113,7 +113,7 @@ def cnn(
         The model; it maps (B, *in_shape) or (B, prod(in_shape)) to logits (B, out_features).
 
     Raises:
-        ValueError: If an argument is out of range or a name is unknown.
+        InputError: If an argument is out of range or a name is unknown.
     """
     shape = conv_input_shape(in_shape, spatial_dims)
     dims = len(shape) - 1
@@ -190,7 +190,7 @@ def resnet(
         The model; it maps (B, *in_shape) or (B, prod(in_shape)) to logits (B, out_features).
 
     Raises:
-        ValueError: If an argument is out of range or a name is unknown.
+        InputError: If an argument is out of range or a name is unknown.
     """
     shape = conv_input_shape(in_shape, spatial_dims)
     dims = len(shape) - 1

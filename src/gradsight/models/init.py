@@ -142,7 +142,7 @@ def initialize(module: nn.Module, scheme: str, *, bias_init: float = 0.0, **opti
             orthogonal).
 
     Raises:
-        ValueError: If the scheme or an option is unknown, or a value is out of range.
+        InputError: If the scheme or an option is unknown, or a value is out of range.
     """
     check_options("init", scheme, options, init_options(scheme))
     bias_init = check_number("bias_init", bias_init)

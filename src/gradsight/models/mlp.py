@@ -73,7 +73,7 @@ def mlp(
         The model; it maps (B, in_features) to (B, out_features).
 
     Raises:
-        ValueError: If an argument is out of range or a name is unknown.
+        InputError: If an argument is out of range or a name is unknown.
     """
     check_int("in_features", in_features, 1)
     check_int("out_features", out_features, 1)

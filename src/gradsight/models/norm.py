@@ -28,7 +28,7 @@ def make_norm(kind: str | None, num_features: int, dims: int = 0) -> nn.Module |
         The module, or None when `kind` is None or "none".
 
     Raises:
-        ValueError: If `kind` is unknown, `num_features` < 1 or `dims` not 0, 1 or 2.
+        InputError: If `kind` is unknown, `num_features` < 1 or `dims` not 0, 1 or 2.
     """
     kind = "none" if kind is None else check_choice("norm", kind, NORMS)
     check_int("num_features", num_features, 1)

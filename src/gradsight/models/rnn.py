@@ -178,7 +178,7 @@ def rnn(
         The `RecurrentNet`.
 
     Raises:
-        ValueError: If an argument is out of range or a name is unknown.
+        InputError: If an argument is out of range or a name is unknown.
     """
     check_int("input_size", input_size, 1)
     check_int("hidden_size", hidden_size, 1)

@@ -74,7 +74,7 @@ def apply_remedies(
     """Applies remedies in order, each to the previous one's result.
 
     Raises:
-        ValueError: If a name is not a remedy.
+        InputError: If a name is not a remedy.
         NotApplicable: If one of them does not apply (its reason is prefixed by its name).
     """
     unknown = [name for name in names if name not in REMEDY_FUNCTIONS]

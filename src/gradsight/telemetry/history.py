@@ -289,7 +289,7 @@ def _part_rows(part: Path) -> int:
     """The number of rows of a part, after checking its footer and column types.
 
     Raises:
-        ValueError: The part is not readable parquet or its columns are not SCHEMA's.
+        InputError: The part is not readable parquet or its columns are not SCHEMA's.
     """
     try:
         metadata = pq.read_metadata(part)

@@ -108,7 +108,7 @@ def check_device(device: str) -> torch.device:
     """`device` as a torch.device, if this torch can train there.
 
     Raises:
-        ValueError: Not a device name, or a CUDA/MPS device this build or machine lacks.
+        InputError: Not a device name, or a CUDA/MPS device this build or machine lacks.
     """
     try:
         place = torch.device(device)

@@ -73,7 +73,7 @@ def hidden_layers(model: nn.Module) -> list[HiddenLayer]:
     Linear output head, which is not returned.
 
     Raises:
-        ValueError: If the model is not such a chain; the message says where it is not.
+        InputError: If the model is not such a chain; the message says where it is not.
     """
     chain = [(n, m) for n, m in _chain(model) if not isinstance(m, _PASS)]
     for name, module in chain:
@@ -141,7 +141,7 @@ def pretrain_layerwise(
         visible unit by its mean: the bar an autoencoder must clear).
 
     Raises:
-        ValueError: If the model is not such a chain or x does not fit its first layer.
+        InputError: If the model is not such a chain or x does not fit its first layer.
     """
     layers = hidden_layers(model)
     first = layers[0].linear

@@ -120,7 +120,7 @@ def warmup_length(
     """Warm-up steps from either option (0 when neither is given).
 
     Raises:
-        ValueError: Both given, or a value out of range.
+        InputError: Both given, or a value out of range.
     """
     if warmup_steps is not None and warmup_fraction is not None:
         raise InputError("give warmup_steps or warmup_fraction, not both")
