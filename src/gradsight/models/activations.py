@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from gradsight.checks import check_choice, check_options, keyword_names
 
+
+class CenteredSigmoid(nn.Module):
+    """sigmoid(x) - 1/2 = tanh(x / 2) / 2: the sigmoid's derivative (at most 1/4) with outputs
+    in (-1/2, 1/2), centred at zero. Against `nn.Sigmoid` it changes only the outputs' mean,
+    against `nn.Tanh` only their scale (LeCun et al. 1998, "Efficient BackProp", sec. 4.4)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.sigmoid(x) - 0.5
+
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "sigmoid": nn.Sigmoid,  # 1 / (1 + e^-x); its derivative is at most 1/4
+    "centered_sigmoid": CenteredSigmoid,  # sigmoid(x) - 1/2: same derivative, zero-centred
     "tanh": nn.Tanh,  # derivative at most 1, zero-centred
     "relu": nn.ReLU,  # max(0, x) (Nair & Hinton 2010)
     "leaky_relu": nn.LeakyReLU,  # max(x, a x), a = negative_slope = 0.01 (Maas et al. 2013)

@@ -3,7 +3,8 @@
 Roles, with the dimension that indexes units where the output is measured:
 - activations: torch's activation modules (subclasses too) and any leaf module whose
   class name says it is one (Hugging Face's `NewGELUActivation`, a user's
-  `Swish`): kind "sigmoid", "tanh", "relu" (the ReLU family) or "smooth";
+  `Swish`): kind "sigmoid", "centered_sigmoid" (sigmoid - 1/2), "tanh", "relu" (the ReLU
+  family) or "smooth";
 - pre-activations ("linear"): nn.Linear, nn.Bilinear, every convolution, Hugging Face's
   `Conv1D` (weight stored transposed, units still on the last dim), nn.Embedding, and the
   normalisation layers (LayerNorm, RMSNorm, GroupNorm, batch and instance norms);
@@ -22,9 +23,11 @@ import torch
 from torch import nn
 
 from gradsight.models import HiddenStateTap
+from gradsight.models.activations import CenteredSigmoid
 
 # Activation modules by kind: what their outputs can tell (see telemetry.stats).
 ACTIVATION_KINDS: dict[type[nn.Module], str] = {
+    CenteredSigmoid: "centered_sigmoid",
     nn.Sigmoid: "sigmoid",
     nn.Hardsigmoid: "sigmoid",
     nn.Tanh: "tanh",
@@ -74,7 +77,8 @@ class WatchedModule:
     Attributes:
         name: Qualified name from `named_modules()`.
         module: The module.
-        kind: "sigmoid", "tanh", "relu", "smooth" (activations) or "linear" (pre-activations).
+        kind: "sigmoid", "centered_sigmoid", "tanh", "relu", "smooth" (activations) or
+            "linear" (pre-activations).
         unit_dim: For pre-activations, the dimension of units; None for activations, which
             take it from the last pre-activation layer before them in the forward pass.
         role: What the module is: "activation", "linear", "conv", "embedding" or "norm".
