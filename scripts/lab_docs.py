@@ -7,8 +7,8 @@ Run after a full-mode lab run (`make lab-docs` does both):
 
 The table lies between the README's `<!-- lab-table -->` and `<!-- /lab-table -->` lines; it
 is rebuilt from every experiment's results.json (its first figure, the verdicts of its
-central claims and of every claim that did not hold, how many held), so the README says
-what the last full run measured.
+central claims and of every claim that did not hold, with the second look at each that did
+not, how many held), so the README says what the last full run measured.
 """
 
 from __future__ import annotations
@@ -28,6 +28,16 @@ FIGURE_WIDTH = 360
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _verdict(claim: dict) -> str:
+    """One claim's line: verdict, statement, what was measured, and its second look if any."""
+    line = (
+        f"**{'held' if claim['held'] else 'not held'}**{' (central)' if claim['central'] else ''}: "
+        f"{_cell(claim['statement'])} ({_cell(claim['verdict'])})"
+    )
+    look = claim.get("second_look", "")
+    return f"{line} *Second look:* {_cell(look)}" if look else line
 
 
 def table(run: Path, figures: Path, root: Path = ROOT, full: bool = True) -> str:
@@ -59,11 +69,7 @@ def table(run: Path, figures: Path, root: Path = ROOT, full: bool = True) -> str
         claims = results["claims"]
         # The central claims, and every claim that did not hold: the honest part of a verdict.
         shown = [c for c in claims if c["central"] or not c["held"]]
-        verdicts = "<br>".join(
-            f"**{'held' if c['held'] else 'not held'}**{' (central)' if c['central'] else ''}: "
-            f"{_cell(c['statement'])} ({_cell(c['verdict'])})"
-            for c in shown
-        )
+        verdicts = "<br>".join(_verdict(c) for c in shown)
         held = sum(c["held"] for c in claims)
         rows.append(
             f"| `{name}` | {figure} | {verdicts} | {held} of {len(claims)}, "

@@ -28,6 +28,9 @@ def test_one_row_and_one_figure_per_experiment(quick_lab, lab_docs, tmp_path):
         assert f'src="docs/lab/{name}.png"' in row
         held = sum(c.held for c in results[name].claims)
         assert f"{held} of {len(results[name].claims)}" in row
+        for claim in results[name].claims:
+            if claim.second_look:  # every claim that did not hold, with its second look
+                assert f"*Second look:* {lab_docs._cell(claim.second_look)}" in row
     assert set(results) <= set(EXPERIMENTS)
 
 

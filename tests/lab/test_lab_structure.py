@@ -46,9 +46,21 @@ def test_every_experiment_declares_its_parts(name):
     assert experiment.claims.__module__ == experiment.figures.__module__ == module
 
 
+def _specs(name: str) -> list[ClaimSpec]:
+    module = importlib.import_module(EXPERIMENTS[name].measure.__module__)
+    return [v for v in vars(module).values() if isinstance(v, ClaimSpec)]
+
+
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_claim_specs_have_unique_names(name):
-    module = importlib.import_module(EXPERIMENTS[name].measure.__module__)
-    specs = [v for v in vars(module).values() if isinstance(v, ClaimSpec)]
+    specs = _specs(name)
     assert specs, f"{name} states no ClaimSpec"
     assert len({s.name for s in specs}) == len(specs)
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_every_claim_names_its_control(name):
+    for spec in _specs(name):
+        varied, _, fixed = spec.control.partition("; fixed: ")
+        assert varied.startswith("varied: ") and len(varied) > len("varied: "), spec.name
+        assert fixed, f"{spec.name}: control names nothing held fixed: {spec.control!r}"

@@ -42,6 +42,8 @@ FIRST_MOMENT = ClaimSpec(
     "Without bias correction the first moment m_t is (1 - b1^t) times the corrected one on the "
     "same gradients ({first:.1f} at t = 1, {last:.3f} at t = {steps}).",
     rule="every seed's largest deviation < {tolerance:g}",
+    control="varied: bias correction on or off; fixed: the same gradients fed to both, betas, "
+    "rate, seeds",
 )
 STEP_FORMULA = ClaimSpec(
     "step-formula",
@@ -49,12 +51,20 @@ STEP_FORMULA = ClaimSpec(
     "(Kingma & Ba 2015, section 3), within {tolerance:.0%} for t <= {steps}.",
     rule="every seed's largest relative error < {tolerance:g}",
     central=True,
+    control="varied: bias correction on or off; fixed: the same gradients fed to both, betas, "
+    "rate, seeds",
 )
 FIRST_STEP_SMALLER = ClaimSpec(
     "first-step-smaller",
     "Since the uncorrected first moment is too small, the first uncorrected step is smaller "
     "than Adam's (the popular reading of the correction).",
     rule="every seed's ratio at t = 1 < 1",
+    control="varied: bias correction on or off; fixed: the same gradients fed to both, betas, "
+    "rate, seeds",
+    second_look="No confound: both rules see identical gradients, so only the correction "
+    "differs. The popular reading forgets the second moment: uncorrected, v_1 is (1 - b2) "
+    "times too small, and dividing by its square root enlarges the step by more than the small "
+    "first moment shrinks it, (1 - b1) / sqrt(1 - b2) times Adam's at t = 1.",
 )
 EARLY_STEPS_LARGER = ClaimSpec(
     "early-steps-larger",
@@ -62,6 +72,8 @@ EARLY_STEPS_LARGER = ClaimSpec(
     "Adam's on average (ratio of mean step norms above 1).",
     rule="the {interval} of the ratio lies above 1",
     central=True,
+    control="varied: bias correction on or off, each on its own trajectory; fixed: net, task, "
+    "betas, rate, batch, seeds",
 )
 
 

@@ -10,6 +10,7 @@ GEOMETRIC = ClaimSpec(
     "The first/last gradient ratio of a sigmoid MLP falls geometrically with depth.",
     rule="every seed's factor per layer < {factor_max:g}",
     central=True,
+    control="varied: the depth; fixed: width, Xavier init, the input batch",
 )
 
 def geometric(m: Measured) -> Claim:
@@ -24,6 +25,12 @@ def geometric(m: Measured) -> Claim:
 
 The constant is the only place the number is written: the check reads it, the sentence is
 formatted from it, and the tests import it.
+
+Every spec names its control: what the measurement varied and what it held fixed, so a
+verdict says what it is about. A claim that can fail carries a second look: whether a
+confound was found in the experiment and controlled, and what the controlled measurement
+says. It is a template too, filled from measured values, and shown only when the claim
+did not hold.
 """
 
 from __future__ import annotations
@@ -49,12 +56,19 @@ class ClaimSpec:
         statement: The checkable sentence, a `str.format` template.
         rule: The decision rule, a template too; the verdict ends "held if RULE.".
         central: The experiment's main claim (the tests assert it holds).
+        control: What was varied and what was held fixed, "varied: ...; fixed: ...", a
+            template.
+        second_look: For a claim that did not hold: whether a confound was found and
+            controlled, and what the controlled measurement says; a template, its numbers
+            formatted from measured fields, never written in.
     """
 
     name: str
     statement: str
     rule: str
     central: bool = False
+    control: str = ""
+    second_look: str = ""
 
     def judge(
         self,
@@ -67,6 +81,10 @@ class ClaimSpec:
     ) -> Claim:
         """The Claim: the templates filled from `fields`, the verdict "MEASURED; held if RULE.".
 
+        Every template is filled whatever the verdict (a missing field is an error in every
+        run, not only in the runs where the claim fails); the second look is kept only when
+        the claim did not hold.
+
         Args:
             held: The rule applied to the measurements.
             numbers: The measured values behind the verdict (spreads, intervals, counts).
@@ -76,6 +94,7 @@ class ClaimSpec:
             **fields: The thresholds and run values the templates name.
         """
         rule = self.rule.format(**fields)
+        second_look = self.second_look.format(**fields)
         return Claim(
             self.statement.format(**fields),
             held=bool(held),
@@ -83,6 +102,8 @@ class ClaimSpec:
             verdict=f"{measured}; held if {rule}.",
             central=self.central if central is None else central,
             name=self.name.format(**fields),
+            control=self.control.format(**fields),
+            second_look="" if held else second_look,
         )
 
 

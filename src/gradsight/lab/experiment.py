@@ -110,6 +110,9 @@ class Claim:
         verdict: One line: the decision rule and what was measured.
         central: The experiment's main claim (the tests assert it holds).
         name: The key of the `ClaimSpec` it was judged from ("" for a claim built by hand).
+        control: What the measurement varied and what it held fixed.
+        second_look: When it did not hold: whether a confound was found and controlled, and
+            what the controlled measurement says ("" otherwise).
     """
 
     statement: str
@@ -118,6 +121,8 @@ class Claim:
     verdict: str
     central: bool = False
     name: str = ""
+    control: str = ""
+    second_look: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN and infinities become None)."""
@@ -128,6 +133,8 @@ class Claim:
             "verdict": self.verdict,
             "central": self.central,
             "name": self.name,
+            "control": self.control,
+            "second_look": self.second_look,
         }
 
 

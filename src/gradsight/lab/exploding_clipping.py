@@ -49,6 +49,8 @@ PLAIN_EXPLODES = ClaimSpec(
     "non-finite and training stops.",
     rule="every run diverges",
     central=True,
+    control="varied: the seed only (the reference arm); fixed: N(0, 0.4^2) init, depth, width, "
+    "SGD rate and batch, steps",
 )
 CLIP_RESCUES = ClaimSpec(
     "clip-{by}-rescues",
@@ -56,17 +58,23 @@ CLIP_RESCUES = ClaimSpec(
     "reaches test accuracy >= {rescued:g}.",
     rule="no run diverges and every seed's test accuracy >= {rescued:g}",
     central=True,
+    control="varied: gradient clipping (by norm or by value) against none; fixed: N(0, 0.4^2) "
+    "init, depth, width, SGD rate and batch, steps, seeds",
 )
 L2_ALONE_FAILS = ClaimSpec(
     "l2-alone-fails",
     "L2 regularisation (1e-2) alone does not stop the explosion.",
     rule="every run diverges",
+    control="varied: an L2 penalty against none, without clipping; fixed: N(0, 0.4^2) init, "
+    "depth, width, SGD rate and batch, steps, seeds",
 )
 L2_SHRINKS = ClaimSpec(
     "l2-shrinks",
     "L2 shrinks the weights: with clipping, the final weight norm falls as l2 grows from 0 to "
     "1e-2 to 1e-1.",
     rule="the seeds' ranges are ordered",
+    control="varied: the L2 penalty (0, 1e-2, 1e-1), each with norm clipping; fixed: N(0, "
+    "0.4^2) init, depth, width, SGD rate and batch, steps, seeds",
 )
 
 

@@ -61,6 +61,7 @@ XAVIER_HALVES = ClaimSpec(
     "is about 2^-{half} of the input's (He et al. 2015).",
     rule="every seed's factor is in [{low:g}, {high:g}] and its ratio < {last_max:g}",
     central=True,
+    control="varied: the layer; fixed: ReLU, Xavier init, width, the input batch, seeds (at init)",
 )
 HE_KEEPS = ClaimSpec(
     "he-keeps",
@@ -68,18 +69,23 @@ HE_KEEPS = ClaimSpec(
     "input's.",
     rule="every seed's ratio is in [{low:g}, {band:g}]",
     central=True,
+    control="varied: the layer, and the init against Xavier's; fixed: ReLU, width, the input "
+    "batch, seeds (at init)",
 )
 NAIVE_SCALES = ClaimSpec(
     "naive-scales",
     "Naive scales fail both ways: N(0, 0.01) makes the ReLU signal vanish, N(0, 1) makes it "
     "explode.",
     rule="every N(0, 0.01) seed < {vanished:g} and every N(0, 1) seed > {exploded:g}",
+    control="varied: the weights' std, N(0, 0.01) and N(0, 1); fixed: ReLU, depth, width, the "
+    "input batch, seeds (at init)",
 )
 TANH_XAVIER = ClaimSpec(
     "tanh-xavier",
     "With tanh, Xavier init keeps the std within a factor {band:g} over {hidden} layers "
     "(Glorot & Bengio 2010).",
     rule="every seed's ratio >= {low:g}",
+    control="varied: the layer; fixed: tanh, Xavier init, width, the input batch, seeds (at init)",
 )
 ONLY_HE_LEARNS = ClaimSpec(
     "only-he-learns",
@@ -87,6 +93,8 @@ ONLY_HE_LEARNS = ClaimSpec(
     "stays at chance with N(0, 0.01), N(0, 1) and Xavier.",
     rule="he >= {learned:g} and the others < {chance:g} in every seed",
     central=True,
+    control="varied: the init (He, Xavier, N(0, 0.01), N(0, 1)); fixed: ReLU, depth, width, "
+    "momentum SGD rate and batch, steps, seeds",
 )
 
 

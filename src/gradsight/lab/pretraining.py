@@ -90,12 +90,16 @@ PRETRAINED_LEARNS = ClaimSpec(
     "the same steps.",
     rule="the worst pretrained seed beats the best random one by >= {margin:g}",
     central=True,
+    control="varied: how fine-tuning starts (pretrained, Glorot init, PyTorch's default init); "
+    "fixed: depth, width, sigmoid, SGD rate and batch, fine-tuning steps, seeds",
 )
 GRADIENT_RELIEVED = ClaimSpec(
     "gradient-relieved",
     "Pretraining relieves the vanishing gradient: at the start of fine-tuning the first/last "
     "layer gradient ratio is over {raise_:.0f}x Glorot init's.",
     rule="every pretrained seed is >= {raise_:.0f}x every Glorot seed",
+    control="varied: how fine-tuning starts (pretrained against Glorot init); fixed: depth, "
+    "width, sigmoid, the batch, seeds",
 )
 STRUCTURE_NOT_SCALE = ClaimSpec(
     "structure-not-scale",
@@ -103,24 +107,32 @@ STRUCTURE_NOT_SCALE = ClaimSpec(
     "within each layer, the pretrained weights fine-tune worse in every seed (Erhan et al. "
     "2010).",
     rule="every shuffled seed is below every pretrained one",
+    control="varied: the pretrained weights against the same weights shuffled within each "
+    "layer; fixed: their values and scale, depth, SGD rate and batch, steps, seeds",
 )
 NOT_MORE_UPDATES = ClaimSpec(
     "not-more-updates",
     "It is not just more updates: Glorot init given {long_steps} SGD steps (one per "
     "pretraining step and fine-tuning step) stays below the pretrained net.",
     rule="every seed stays below the worst pretrained one",
+    control="varied: the start and the budget (Glorot init given as many steps as pretraining "
+    "and fine-tuning together); fixed: depth, width, SGD rate and batch, seeds",
 )
 DEPTH_FAILS = ClaimSpec(
     "depth-fails",
     "The fine-tuning recipe is sound and depth is what fails: the same {steps} SGD steps train "
     "a 3-layer sigmoid net from Glorot init to >= {learned:g} accuracy.",
     rule="every depth-3 seed reaches {learned:g}",
+    control="varied: the depth (3 layers against the deep net); fixed: Glorot init, sigmoid, "
+    "width, SGD rate and batch, steps, seeds",
 )
 AUTOENCODERS_LEARN = ClaimSpec(
     "autoencoders-learn",
     "Every autoencoder learned something: its reconstruction loss is below that of "
     "reconstructing each unit by its mean.",
     rule="every (layer, seed) autoencoder beats the per-unit mean",
+    control="varied: the layer; fixed: the autoencoder recipe (Adam rate, steps), seeds; "
+    "against reconstructing each unit by its mean",
 )
 
 

@@ -95,6 +95,8 @@ def write_experiment(experiment: Experiment, result: ExperimentResult, config: L
                     "held": c.held,
                     "central": c.central,
                     "verdict": c.verdict,
+                    "control": c.control,
+                    "second_look": c.second_look,
                     "numbers": [(k, format_value(_jsonable(v))) for k, v in c.numbers.items()],
                 }
                 for c in result.claims

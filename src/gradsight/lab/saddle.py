@@ -49,6 +49,8 @@ AT_SADDLE = ClaimSpec(
     "gradient at Xavier init.",
     rule="every seed's lambda_min < 0 and its gradient < {fraction:g} x the smallest at Xavier",
     central=True,
+    control="varied: the init scale (near-zero normal against Xavier); fixed: the deep linear "
+    "net, width, the probe batch, seeds (at init)",
 )
 ESCAPE_SOONER = ClaimSpec(
     "escape-sooner",
@@ -56,17 +58,23 @@ ESCAPE_SOONER = ClaimSpec(
     "loss drops below {loss:g}).",
     rule="the {interval} of SGD's extra steps over each is above 0",
     central=True,
+    control="varied: the update rule (SGD, momentum, Adam), each at a rate usual for it; "
+    "fixed: near-zero init, net, batch, seeds",
 )
 EVERY_RULE_ESCAPES = ClaimSpec(
     "every-rule-escapes",
     "Every rule escapes within {steps} steps (the saddle slows, it does not trap).",
     rule="no run stays on the plateau",
+    control="varied: the update rule, each at a rate usual for it; fixed: near-zero init, net, "
+    "batch, step budget, seeds",
 )
 PLANE_SOONER = ClaimSpec(
     "plane-escape-sooner",
     "On the 2D saddle x^2 - y^2 started 1e-3 off the ridge, momentum and Adam escape "
     "(f < {level:g}) in fewer steps than SGD.",
     rule="both take fewer steps than SGD",
+    control="varied: the update rule; fixed: the 2D saddle x^2 - y^2 and the start 1e-3 off "
+    "the ridge",
 )
 
 
