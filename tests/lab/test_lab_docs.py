@@ -40,17 +40,21 @@ def test_quick_results_are_refused_for_the_docs(quick_lab, lab_docs, tmp_path):
         lab_docs.table(config.out_dir, tmp_path, tmp_path)
 
 
+# The old table's text: a word no claim's sentence, verdict or second look contains.
+STALE = "stale-table-row"
+
+
 def test_the_readme_block_is_replaced_and_the_rest_kept(quick_lab, lab_docs, tmp_path):
     config, _ = quick_lab
     readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- lab-table -->\nold\n<!-- /lab-table -->\noutro\n")
+    readme.write_text(f"intro\n<!-- lab-table -->\n{STALE}\n<!-- /lab-table -->\noutro\n")
     with pytest.raises(SystemExit, match="quick mode"):  # nothing written on refusal
         lab_docs.main([str(config.out_dir), "--readme", str(readme)])
-    assert "old" in readme.read_text()
+    assert STALE in readme.read_text()
     figures = tmp_path / "figures"
     args = [str(config.out_dir), "--readme", str(readme), "--figures", str(figures)]
     lab_docs.main([*args, "--allow-quick"])
     text = readme.read_text()
     assert text.startswith("intro\n<!-- lab-table -->\n| experiment |")
     assert text.endswith("<!-- /lab-table -->\noutro\n")
-    assert "old" not in text
+    assert STALE not in text

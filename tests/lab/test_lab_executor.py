@@ -10,16 +10,19 @@ import pytest
 from gradsight.executor import Executor
 from gradsight.lab import ExperimentResult, LabConfig, get_experiment
 
-# Cheap in quick mode (about a second each, serially): lamb-large-batch maps one grid of 12
-# trials; learning-rate maps two (the LR range tests, then the fits from their valleys).
+# Cheap in quick mode on one seed (a few seconds each, serially): lamb-large-batch maps one
+# grid of 24 trials; learning-rate maps two (the LR range tests, then the fits from their
+# valleys).
 NAMES = ["lamb-large-batch", "learning-rate"]
+SEEDS = 1
 # Every map starts its own pool of spawned processes (a few seconds of imports each), so the
 # processes are checked on the experiment with one map; Ray keeps its workers between maps.
 ONE_MAP = ["lamb-large-batch"]
 
 
 def _run(name: str, executor: Executor, out) -> ExperimentResult:
-    return get_experiment(name).run(LabConfig(quick=True, out_dir=out, executor=executor))
+    config = LabConfig(quick=True, seeds=SEEDS, out_dir=out, executor=executor)
+    return get_experiment(name).run(config)
 
 
 def _assert_same(result: ExperimentResult, expected: ExperimentResult) -> None:

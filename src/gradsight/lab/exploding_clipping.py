@@ -75,6 +75,11 @@ L2_SHRINKS = ClaimSpec(
     rule="the seeds' ranges are ordered",
     control="varied: the L2 penalty (0, 1e-2, 1e-1), each with norm clipping; fixed: N(0, "
     "0.4^2) init, depth, width, SGD rate and batch, steps, seeds",
+    second_look="Confound found, not controlled here: the clip bounds the whole gradient, "
+    "penalty included, so a step moves the weights by at most {max_step:g}, and in {steps} "
+    "steps by at most {reach:g} in all against an initial norm of {init:.1f}: the budget "
+    "caps how far the penalty can pull them, and the seeds' ranges overlap. The budget is "
+    "the run's steps, longer in full mode.",
 )
 
 
@@ -208,6 +213,10 @@ def l2_shrinks(m: Measured) -> Claim:
         f"{frame.weight_norm_init.mean():.1f}). The clip bounds the whole gradient, penalty "
         f"included, so each step moves the weights by at most lr x {CLIP_NORM} = "
         f"{LR * CLIP_NORM}",
+        max_step=LR * CLIP_NORM,
+        steps=m.params["steps"],
+        reach=LR * CLIP_NORM * m.params["steps"],
+        init=frame.weight_norm_init.mean(),
     )
 
 
