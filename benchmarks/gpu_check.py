@@ -1,25 +1,33 @@
 """Checks and timings that need CUDA; prints one JSON line per case (skips without a GPU).
 
 - watch on CUDA: bit-identical training with and without it, one host transfer per logged
-  step, and its overhead on the reference model (8x256 sigmoid, batch 128, SGD);
-- Lamb on CUDA: equal to the CPU float64 run within float tolerance, and its step time
-  against torch.optim.AdamW (fused and foreach) on 288 tensors / 19M parameters;
+  step, and its overhead against bare training and against the floor of each setting
+  (`watch_overhead.install_floor`) on the reference model (8x256 sigmoid, batch 128, SGD), a
+  Hugging Face GPT-2 and pytorch/examples' MNIST network (`watch_real_models`);
+- Lamb on CUDA: equal to the CPU float64 run within float tolerance, and the step time of
+  both its paths (fused kernel, public foreach ops) against torch_optimizer.Lamb (when
+  installed) and torch.optim.AdamW (fused and foreach) on 288 tensors / 19M parameters;
 - curvature on CUDA: lambda_max equal to the CPU float64 value;
 - fit(device="cuda") on digits.
 
-Run: `python benchmarks/gpu_check.py` on a machine with a GPU.
+Run: `python benchmarks/gpu_check.py` on a machine with a GPU (from any folder: the sibling
+benchmark scripts are imported from this one's folder).
 """
 
 from __future__ import annotations
 
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
 
 import gradsight as gs
+
+sys.path.insert(0, str(Path(__file__).parent))  # the sibling benchmark scripts
 
 
 def emit(**fields: object) -> None:
@@ -58,10 +66,10 @@ def check_watch() -> None:
                 watch.log(loss=loss)
             return loss
 
-        return model, step, watch
+        return model, optimizer, step, watch
 
-    bare_model, bare, _ = make(None)
-    watched_model, watched, watch = make({"activations_every": 1, "updates_every": 1})
+    bare_model, _, bare, _ = make(None)
+    watched_model, _, watched, watch = make({"activations_every": 1, "updates_every": 1})
     same = all(torch.equal(bare().detach(), watched().detach()) for _ in range(20))
     same &= all(
         torch.equal(a, b)
@@ -69,21 +77,48 @@ def check_watch() -> None:
     )
     watch.close()
     emit(case="watch_bit_identical_cuda", identical=bool(same))
-    for name, options in (
-        ("default", {}),
-        ("everything", {"updates_every": 1, "activations_every": 1}),
-    ):
-        _, bare, _ = make(None)
-        _, watched, watch = make(options)
-        bare_s, watched_s = timed(bare), timed(watched)
+    from watch_overhead import SETTINGS, install_floor
+
+    for name in ("default", "everything"):
+        _, _, bare, _ = make(None)
+        _, _, watched, watch = make(SETTINGS[name])
+        floor_model, floor_optimizer, floor, _ = make(None)
+        install_floor(floor_model, floor_optimizer, name)
+        times = {"bare": timed(bare), "watched": timed(watched), "floor": timed(floor)}
         watch.close()
-        emit(
-            case="watch_overhead_cuda",
-            setting=name,
-            bare_ms=round(bare_s * 1e3, 3),
-            watched_ms=round(watched_s * 1e3, 3),
-            ratio=round(watched_s / bare_s, 3),
-        )
+        emit(case="watch_overhead_cuda", model="reference", setting=name, **_ratios(times))
+
+
+def _ratios(times: dict[str, float]) -> dict[str, float]:
+    bare, watched, floor = times["bare"], times["watched"], times["floor"]
+    return {
+        "bare_ms": round(bare * 1e3, 3),
+        "watched_ms": round(watched * 1e3, 3),
+        "floor_ms": round(floor * 1e3, 3),
+        "ratio": round(watched / bare, 3),
+        "floor_ratio": round(floor / bare, 3),
+        "ratio_to_floor": round(watched / floor, 3),
+    }
+
+
+def check_watch_real_models() -> None:
+    from watch_overhead import install_floor
+    from watch_real_models import MODELS, step_fn
+
+    for name, build in MODELS.items():
+        steps = {}
+        for kind in ("bare", "watched", "floor"):
+            model, loss_fn, optimizer = build("cuda")
+            log = None
+            if kind == "watched":
+                watch = gs.watch(model, optimizer)
+                log = watch.log
+            if kind == "floor":
+                install_floor(model, optimizer, "default")
+            steps[kind] = step_fn(model, loss_fn, optimizer, log)
+        times = {kind: timed(step, repeats=20) for kind, step in steps.items()}
+        watch.close()
+        emit(case="watch_overhead_cuda", model=name, setting="default", **_ratios(times))
 
 
 def check_lamb() -> None:
@@ -110,10 +145,21 @@ def check_lamb() -> None:
         p.grad = torch.randn_like(p)
     count = sum(p.numel() for p in params)
     candidates = {
-        "gradsight.Lamb": gs.optim.Lamb(params, lr=1e-3, weight_decay=0.01),
+        "gradsight.Lamb(fused)": gs.optim.Lamb(params, lr=1e-3, weight_decay=0.01),
+        "gradsight.Lamb(foreach)": gs.optim.Lamb(
+            params, lr=1e-3, weight_decay=0.01, implementation="foreach"
+        ),
         "AdamW(fused)": torch.optim.AdamW(params, lr=1e-3, fused=True),
         "AdamW(foreach)": torch.optim.AdamW(params, lr=1e-3, foreach=True),
     }
+    try:
+        import torch_optimizer
+
+        candidates["torch_optimizer.Lamb"] = torch_optimizer.Lamb(
+            params, lr=1e-3, weight_decay=0.01
+        )
+    except ImportError:
+        pass
     for name, optimizer in candidates.items():
         emit(
             case="optimizer_step_cuda",
@@ -160,7 +206,7 @@ def main() -> None:
         emit(case="skipped", reason="no CUDA device")
         return
     emit(case="device", name=torch.cuda.get_device_name(), torch=torch.__version__)
-    for check in (check_watch, check_lamb, check_curvature, check_fit):
+    for check in (check_watch, check_watch_real_models, check_lamb, check_curvature, check_fit):
         try:
             check()
         except Exception as error:  # report every check, even after one fails

@@ -3,13 +3,16 @@
 Prints one JSON line per (model, setting): the median step time of bare training, of the
 watched loop and of the floor, measured in one process in alternating blocks so machine noise
 hits all three alike. The floor is bare training plus only the reads the setting's statistics
-need, at the same steps: one `torch._foreach_norm` over the gradients on gradient steps; on
-update steps a copy of the weights before the optimizer step and one norm of the difference
-after it; on activation steps one pass (a sum) over each watched module's output. A watch can
-approach the floor, not beat it; `ratio` is watched / bare and `ratio_to_floor` watched / floor.
+need, at the same steps, made by hooks as the watch's are (`install_floor`): one
+`torch._foreach_norm` over the gradients on gradient steps; on update steps a copy of the
+weights before the optimizer step, and after it one norm of the difference and one of the
+weights; on activation steps one pass (a sum) over each watched module's output. A watch can
+approach the floor, not beat it; `ratio` is watched / bare and `ratio_to_floor` watched /
+floor. `python_calls_per_step` counts the Python and builtin calls the watch adds to a step
+(cProfile, averaged over a block): the fixed cost, without the noise of a clock.
 
 - reference model: 8 hidden layers of 256 sigmoid units, 784 inputs, 10 classes, batch 128,
-  SGD, CPU (the model the telemetry issue sets its targets on);
+  SGD, CPU (the model the telemetry's targets are set on);
 - tiny model: 2 hidden layers of 32, batch 32 (where fixed per-step costs show most).
 
 Settings: `default` (gradient norms every step; weights, updates, activations every 10 steps),
@@ -24,7 +27,9 @@ Run: `.venv/bin/python benchmarks/watch_overhead.py [--blocks 7] [--steps 30]`.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import statistics
 import time
 from collections.abc import Callable
@@ -66,36 +71,54 @@ def step_fn(model: nn.Module, optimizer: torch.optim.Optimizer, x, y, log=None) 
     return step
 
 
-def floor_fn(model: nn.Module, optimizer: torch.optim.Optimizer, x, y, setting: str) -> Callable:
-    """Bare training plus the minimal reads of `setting`'s statistics (see the module docstring)."""
+def install_floor(model: nn.Module, optimizer: torch.optim.Optimizer, setting: str) -> None:
+    """Hooks that make a loop pay the minimal reads of `setting`'s statistics (see the module
+    docstring) at the steps the watch reads them, and nothing else."""
     schedule = {"every": 1, "updates_every": 10, "activations_every": 10, **SETTINGS[setting]}
-    params = [p for p in model.parameters() if p.requires_grad]
-    state = {"step": 0, "activations": False}
-
-    def read_output(module, inputs, output) -> None:
-        if state["activations"]:
-            output.detach().sum()
-
-    for watched in watched_modules(model):
-        watched.module.register_forward_hook(read_output)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    views = [p.detach() for p in model.parameters() if p.requires_grad]
+    state: dict = {"step": 0, "activations": False, "before": None}
 
     def due(name: str) -> bool:
         return bool(schedule[name]) and state["step"] % schedule[name] == 0
 
-    def step() -> None:
+    def start(module, args) -> None:
         state["activations"] = due("activations_every")
-        loss = nn.functional.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+
+    def read_output(module, inputs, output) -> None:
+        if state["activations"] and isinstance(output, torch.Tensor):
+            output.detach().sum()
+
+    def before_step(opt, args, kwargs) -> None:
         if due("every"):
-            torch._foreach_norm([p.grad for p in params])
-        before = torch._foreach_mul(params, 1.0) if due("updates_every") else None
-        optimizer.step()
-        if before is not None:
-            torch._foreach_norm(torch._foreach_sub(params, before))
+            torch._foreach_norm([p.grad for p in params if p.grad is not None])
+        if due("updates_every"):
+            if state["before"] is None:
+                state["before"] = [v.clone() for v in views]
+            else:
+                torch._foreach_copy_(state["before"], views)
+
+    def after_step(opt, args, kwargs) -> None:
+        if due("updates_every"):
+            torch._foreach_sub_(state["before"], views)
+            torch._foreach_norm(state["before"])
+            torch._foreach_norm(views)
         state["step"] += 1
 
-    return step
+    model.register_forward_pre_hook(start)
+    for watched in watched_modules(model):
+        watched.module.register_forward_hook(read_output)
+    optimizer.register_step_pre_hook(before_step)
+    optimizer.register_step_post_hook(after_step)
+
+
+def python_calls(run: Callable[[int], None], steps: int) -> float:
+    """Python and builtin function calls per step (cProfile's count: machine-independent)."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    run(steps)
+    profiler.disable()
+    return pstats.Stats(profiler).total_calls / steps
 
 
 def time_block(step: Callable[[], None], steps: int) -> float:
@@ -145,37 +168,55 @@ def measure(name: str, setting: str, blocks: int, steps: int) -> dict:
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(batch, inputs, generator=generator)
     y = torch.randint(0, 10, (batch,), generator=generator)
-    bare_model, watched_model, floor_model = build(), build(), build()
-    bare_opt = torch.optim.SGD(bare_model.parameters(), lr=0.01)
-    watched_opt = torch.optim.SGD(watched_model.parameters(), lr=0.01)
-    bare = step_fn(bare_model, bare_opt, x, y)
-    watch = gs.watch(watched_model, watched_opt, **SETTINGS[setting])
-    watched = step_fn(watched_model, watched_opt, x, y, watch.log)
-    floor_opt = torch.optim.SGD(floor_model.parameters(), lr=0.01)
-    floor = floor_fn(floor_model, floor_opt, x, y, setting)
-    for warm in (bare, watched, floor):
-        time_block(warm, 5)
-    bare_times, watched_times, floor_times = [], [], []
-    for _ in range(blocks):
-        bare_times.append(time_block(bare, steps))
-        watched_times.append(time_block(watched, steps))
-        floor_times.append(time_block(floor, steps))
+    loops = {}
+    for kind in ("bare", "watched", "floor"):
+        model = build()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        log = None
+        if kind == "watched":
+            watch = gs.watch(model, optimizer, **SETTINGS[setting])
+            log = watch.log
+        if kind == "floor":
+            install_floor(model, optimizer, setting)
+        loops[kind] = step_fn(model, optimizer, x, y, log)
+    times = interleaved(loops, blocks, steps)
+    calls = {
+        kind: python_calls(lambda n, step=step: time_block(step, n), steps)
+        for kind, step in loops.items()
+    }
     watch.close()
-    bare_s, watched_s = statistics.median(bare_times), statistics.median(watched_times)
-    floor_s = statistics.median(floor_times)
+    return summary("watch_overhead", name, setting, times, calls, blocks, steps) | {"batch": batch}
+
+
+def interleaved(loops: dict[str, Callable[[], None]], blocks: int, steps: int) -> dict:
+    """Median seconds per step of each loop, timed in alternating blocks of `steps` steps."""
+    for step in loops.values():
+        time_block(step, 5)
+    times: dict[str, list[float]] = {kind: [] for kind in loops}
+    for _ in range(blocks):
+        for kind, step in loops.items():
+            times[kind].append(time_block(step, steps))
+    return {kind: statistics.median(values) for kind, values in times.items()}
+
+
+def summary(benchmark, name, setting, times, calls, blocks, steps) -> dict:
+    """One JSON line: step times, ratios, and Python calls per step over bare training."""
+    bare, watched, floor = times["bare"], times["watched"], times["floor"]
     return {
-        "benchmark": "watch_overhead",
+        "benchmark": benchmark,
         "model": name,
         "setting": setting,
-        "batch": batch,
-        "bare_ms": round(bare_s * 1e3, 3),
-        "watched_ms": round(watched_s * 1e3, 3),
-        "floor_ms": round(floor_s * 1e3, 3),
-        "ratio": round(watched_s / bare_s, 3),
-        "floor_ratio": round(floor_s / bare_s, 3),
-        "ratio_to_floor": round(watched_s / floor_s, 3),
+        "bare_ms": round(bare * 1e3, 3),
+        "watched_ms": round(watched * 1e3, 3),
+        "floor_ms": round(floor * 1e3, 3),
+        "ratio": round(watched / bare, 3),
+        "floor_ratio": round(floor / bare, 3),
+        "ratio_to_floor": round(watched / floor, 3),
+        "python_calls_per_step": round(calls["watched"] - calls["bare"], 1),
+        "floor_python_calls_per_step": round(calls["floor"] - calls["bare"], 1),
         "blocks": blocks,
         "steps_per_block": steps,
+        "threads": torch.get_num_threads(),
     }
 
 

@@ -7,9 +7,13 @@
 - `mnist_cnn`: the zoo's pytorch/examples MNIST network on 8x8 inputs, F.relu in its
   forward (measured through a TorchFunctionMode), Adadelta, batch 64.
 
-Prints one JSON line per model: the median step time of bare training and of the watched
-loop, measured in one process in alternating blocks so machine noise hits both alike, and
-their ratio.
+Prints one JSON line per model and setting (`default`; `light`: gradient norms every 5
+steps, the rest every 50), with the same fields as `watch_overhead.py`: the median step time
+of bare training, of the watched loop and of the floor (bare training plus only the reads the
+statistics need, `watch_overhead.install_floor`), measured in one process in alternating
+blocks so machine noise hits all three alike, their ratios, and the Python calls the watch
+adds per step. The floor reads module outputs only: functional activations (the CNN's
+F.relu) and attention probabilities, which the watch also measures, are not in it.
 
 Run: `.venv/bin/python benchmarks/watch_real_models.py [--blocks 9] [--steps 20]`.
 """
@@ -18,26 +22,33 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import warnings
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from watch_overhead import time_block  # this folder: run as a script
+from watch_overhead import (  # this folder: run as a script
+    SETTINGS,
+    install_floor,
+    interleaved,
+    python_calls,
+    summary,
+    time_block,
+)
 
 import gradsight as gs
 
 
-def gpt2() -> tuple[nn.Module, Callable, torch.optim.Optimizer]:
+def gpt2(device: str = "cpu") -> tuple[nn.Module, Callable, torch.optim.Optimizer]:
     from transformers.utils import logging
 
     from gradsight.zoo import gpt2 as zoo_gpt2
 
     logging.set_verbosity_error()
-    model = zoo_gpt2.model(vocab=128, block_size=32, n_layer=4, n_embd=64)
+    model = zoo_gpt2.model(vocab=128, block_size=32, n_layer=4, n_embd=64).to(device)
     tokens = torch.randint(0, 128, (16, 32), generator=torch.Generator().manual_seed(0))
+    tokens = tokens.to(device)
 
     def loss(m: nn.Module) -> torch.Tensor:
         return m(tokens, labels=tokens).loss
@@ -45,13 +56,14 @@ def gpt2() -> tuple[nn.Module, Callable, torch.optim.Optimizer]:
     return model, loss, torch.optim.AdamW(model.parameters(), lr=1e-3)
 
 
-def mnist_cnn() -> tuple[nn.Module, Callable, torch.optim.Optimizer]:
+def mnist_cnn(device: str = "cpu") -> tuple[nn.Module, Callable, torch.optim.Optimizer]:
     from gradsight.zoo.mnist_cnn import Net
 
     torch.manual_seed(0)
-    model = Net()
+    model = Net().to(device)
     generator = torch.Generator().manual_seed(0)
-    x, y = torch.randn(64, 1, 8, 8, generator=generator), torch.randint(0, 10, (64,))
+    x = torch.randn(64, 1, 8, 8, generator=generator).to(device)
+    y = torch.randint(0, 10, (64,), generator=generator).to(device)
 
     def loss(m: nn.Module) -> torch.Tensor:
         return F.nll_loss(m(x), y)
@@ -74,33 +86,27 @@ def step_fn(model, loss_fn, optimizer, log=None) -> Callable[[], None]:
     return step
 
 
-def measure(name: str, blocks: int, steps: int) -> dict:
-    bare_model, bare_loss, bare_opt = MODELS[name]()
-    watched_model, watched_loss, watched_opt = MODELS[name]()
-    bare = step_fn(bare_model, bare_loss, bare_opt)
-    watch = gs.watch(watched_model, watched_opt)
-    watched = step_fn(watched_model, watched_loss, watched_opt, watch.log)
-    for warm in (bare, watched):
-        time_block(warm, 10)
-    bare_times, watched_times = [], []
-    for _ in range(blocks):  # blocks of a multiple of 10 steps: each holds its logged steps
-        bare_times.append(time_block(bare, steps))
-        watched_times.append(time_block(watched, steps))
-    watch.close()
-    bare_s, watched_s = statistics.median(bare_times), statistics.median(watched_times)
-    measured = len(watch.history.layers("act/mean"))
-    return {
-        "benchmark": "watch_real_models",
-        "model": name,
-        "setting": "default",
-        "bare_ms": round(bare_s * 1e3, 3),
-        "watched_ms": round(watched_s * 1e3, 3),
-        "ratio": round(watched_s / bare_s, 3),
-        "modules_with_activation_stats": measured,
-        "blocks": blocks,
-        "steps_per_block": steps,
-        "threads": torch.get_num_threads(),
+def measure(name: str, setting: str, blocks: int, steps: int) -> dict:
+    loops = {}
+    for kind in ("bare", "watched", "floor"):
+        model, loss_fn, optimizer = MODELS[name]()
+        log = None
+        if kind == "watched":
+            watch = gs.watch(model, optimizer, **SETTINGS[setting])
+            log = watch.log
+        if kind == "floor":
+            install_floor(model, optimizer, setting)
+        loops[kind] = step_fn(model, loss_fn, optimizer, log)
+    # Blocks of a multiple of 10 steps: each holds its logged steps.
+    times = interleaved(loops, blocks, steps)
+    calls = {
+        kind: python_calls(lambda n, step=step: time_block(step, n), steps)
+        for kind, step in loops.items()
     }
+    watch.close()
+    measured = len(watch.history.layers("act/mean"))
+    line = summary("watch_real_models", name, setting, times, calls, blocks, steps)
+    return line | {"modules_with_activation_stats": measured}
 
 
 def main() -> None:
@@ -111,7 +117,8 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
     for name in [args.only] if args.only else MODELS:
-        print(json.dumps(measure(name, args.blocks, args.steps)), flush=True)
+        for setting in ("default", "light"):
+            print(json.dumps(measure(name, setting, args.blocks, args.steps)), flush=True)
 
 
 if __name__ == "__main__":

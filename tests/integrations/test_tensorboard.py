@@ -11,13 +11,12 @@ import gradsight as gs
 from gradsight.integrations import export
 from gradsight.integrations.sinks import clean_tag, metric_tag
 from gradsight.integrations.tensorboard import (
-    SATURATING_KINDS,
     TensorBoardSink,
     custom_scalars_layout,
     histogram_edges,
     tensorboard,
 )
-from gradsight.telemetry.stats import HISTOGRAM_BINS, HISTOGRAM_RANGES
+from gradsight.telemetry.stats import HISTOGRAM_BINS, HISTOGRAM_RANGES, SATURATING_KINDS
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 

@@ -1,11 +1,14 @@
 import pytest
+import torch
 from torch import nn
 
 from gradsight.models import ACTIVATIONS, activation_options, make_activation
+from gradsight.models.activations import CenteredSigmoid
 
 # (name, options, expected class, {attribute: expected value})
 CASES = [
     ("sigmoid", {}, nn.Sigmoid, {}),
+    ("centered_sigmoid", {}, CenteredSigmoid, {}),
     ("tanh", {}, nn.Tanh, {}),
     ("relu", {}, nn.ReLU, {"inplace": False}),
     ("leaky_relu", {}, nn.LeakyReLU, {"negative_slope": 0.01}),
@@ -63,3 +66,14 @@ def test_unknown_option_is_named(name, options):
 def test_activation_options_lists_constructor_options():
     assert activation_options("leaky_relu") == ("negative_slope",)
     assert activation_options("tanh") == ()
+
+
+def test_centered_sigmoid_is_half_a_tanh_of_half_the_input_with_the_sigmoid_derivative():
+    x = torch.linspace(-12, 12, 2001, dtype=torch.float64, requires_grad=True)
+    y = make_activation("centered_sigmoid")(x)
+    assert torch.allclose(y, torch.tanh(x / 2) / 2, atol=1e-15)
+    assert abs(float(y.detach().mean())) < 1e-12  # odd: centred on a symmetric grid
+    (slope,) = torch.autograd.grad(y.sum(), x)
+    sigmoid = torch.sigmoid(x.detach())
+    assert torch.allclose(slope, sigmoid * (1 - sigmoid), atol=1e-15)
+    assert float(slope.max()) == pytest.approx(0.25)

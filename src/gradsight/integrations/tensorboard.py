@@ -18,9 +18,9 @@ fraction of its values in each of HISTOGRAM_BINS fixed bins) become one histogra
 (`telemetry/stats.py`: HISTOGRAM_RANGES per activation kind, else DEFAULT_HISTOGRAM_RANGE).
 
 The History does not store a layer's kind, so the range is found this way: from `model` (or
-`kinds`) when given; otherwise a layer with `act/saturated` rows is a sigmoid or a tanh,
-whose two ranges differ and cannot be told apart, so its histogram is skipped with a
-warning; any other layer used DEFAULT_HISTOGRAM_RANGE.
+`kinds`) when given; otherwise a layer with `act/saturated` rows is of a saturating kind
+(sigmoid, centred sigmoid, tanh), whose ranges differ and cannot be told apart, so its
+histogram is skipped with a warning; any other layer used DEFAULT_HISTOGRAM_RANGE.
 
 Histogram counts are the bin fractions (the History keeps fractions, not counts), so each
 histogram has num = 1; its sum and sum of squares are those of the bin centres, its min and
@@ -41,12 +41,11 @@ from gradsight.errors import InputError, MissingPackageError
 from gradsight.integrations.sinks import HISTOGRAM_PREFIX, PREFIX, metric_section, metric_tag
 from gradsight.telemetry.history import History
 from gradsight.telemetry.layers import unwrap, watched_modules
-from gradsight.telemetry.stats import DEFAULT_HISTOGRAM_RANGE, HISTOGRAM_BINS, HISTOGRAM_RANGES
-
-# The kinds for which ActivationStats.summarize logs `act/saturated`; HISTOGRAM_RANGES has
-# entries only for them (a test keeps the two in step), so a layer without that row used the
-# default range.
-SATURATING_KINDS = ("sigmoid", "tanh")
+from gradsight.telemetry.stats import (
+    DEFAULT_HISTOGRAM_RANGE,
+    HISTOGRAM_BINS,
+    HISTOGRAM_RANGES,
+)
 
 
 def custom_scalars_layout(names: Iterable[str], prefix: str = PREFIX) -> dict:
@@ -144,7 +143,7 @@ class TensorBoardSink:
                 self.skipped.add(layer)
                 warnings.warn(
                     f"gradsight tensorboard: no histograms for layer {layer!r}: a sigmoid or "
-                    "tanh layer whose kind is unknown, and the bin range depends on it "
+                    "tanh-like layer whose kind is unknown, and the bin range depends on it "
                     "(pass model= or kinds=)",
                     RuntimeWarning,
                     stacklevel=4,

@@ -121,6 +121,8 @@ class FunctionTap(TorchFunctionMode):
             self.enter()
             return []
         sites = {name for name, functions in self.sites.items() if functions & self.handlers.keys()}
+        if not sites:
+            return []  # no function measured in the first pass: nothing to intercept
         if "" in sites:
             self.enter()
             return []

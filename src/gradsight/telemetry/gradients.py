@@ -11,7 +11,9 @@ Read at one of two moments:
   A gradient not accumulated in that pass is read at the step. With a loss scale (a
   GradScaler), the norms are divided by the scale in force.
 
-Per-layer norms are combined on the host as sqrt(sum of squares).
+Per-layer norms are combined on the host as sqrt(sum of squares). Each step's host values
+are only checked (the global norm's finiteness) and held back; they become rows in bulk when
+the History is read or flushed (`History.add_row_source`), or at once when it has sinks.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import partial
+from itertools import repeat
+from operator import is_not
 
 import numpy as np
 import torch
@@ -70,6 +74,18 @@ class GradientNorms:
         # and the step they belong to.
         self._early: dict[int, tuple[Tensor, ...]] = {}
         self._early_step = -1
+        # The usual read, every parameter's gradient present, and its host arithmetic: the
+        # parameters of one layer are consecutive (`parameter_layout`), so per-layer sums of
+        # squares are sums over slices starting at `_layer_starts`.
+        self._all = list(range(len(layout.params)))
+        contiguous = layout.layer_of == sorted(layout.layer_of)
+        self._layer_starts = (
+            np.searchsorted(layout.layer_of, np.arange(len(layout.layers)))
+            if contiguous and len(set(layout.layer_of)) == len(layout.layers)
+            else None
+        )
+        self._held: list[tuple[int, list[int], list[np.ndarray]]] = []
+        recorder.history.add_row_source(self.drain)
 
     def read_after_backward(self) -> list[torch.utils.hooks.RemovableHandle]:
         """Reduce each gradient as soon as the backward pass has accumulated it (before any
@@ -102,7 +118,11 @@ class GradientNorms:
             self._take_early(only)
         params = self.layout.params
         if only is None and not self._reads:  # the usual case: one read per step
-            present = [i for i, p in enumerate(params) if p.grad is not None]
+            grads = [p.grad for p in params]
+            present = self._all
+            if not all(map(is_not, grads, repeat(None))):  # some parameter has no gradient
+                present = [i for i, g in enumerate(grads) if g is not None]
+                grads = [grads[i] for i in present]
         else:
             read = {i for indices, _ in self._reads for i in indices}
             present = [
@@ -110,17 +130,18 @@ class GradientNorms:
                 for i, p in enumerate(params)
                 if p.grad is not None and i not in read and (only is None or id(p) in only)
             ]
+            grads = [params[i].grad for i in present]
         if not present:
             return
-        grads = [params[i].grad.detach() for i in present]
-        if self.layout.sparse:
-            grads = [_dense(g) for g in grads]
-        tensors = [torch.stack(torch._foreach_norm(grads))]  # (P,): one kernel for all
-        if due(self.max_every, self.recorder.step):
-            # On the slower schedule: torch's CPU inf-norm costs ~15 2-norms; aminmax (min and
-            # max in one pass) is the cheapest way to the largest magnitude.
-            low, high = zip(*(g.aminmax() for g in grads), strict=True)
-            tensors += [torch.stack(low), torch.stack(high)]
+        with torch.no_grad():  # a gradient made with create_graph=True records nothing here
+            if self.layout.sparse:
+                grads = [_dense(g) for g in grads]
+            tensors = [torch.stack(torch._foreach_norm(grads))]  # (P,): one kernel for all
+            if due(self.max_every, self.recorder.step):
+                # On the slower schedule: torch's CPU inf-norm costs ~15 2-norms; aminmax (min
+                # and max in one pass) is the cheapest way to the largest magnitude.
+                low, high = zip(*(g.aminmax() for g in grads), strict=True)
+                tensors += [torch.stack(low), torch.stack(high)]
         self._reads.append((present, tensors))
 
     def _take_early(self, only: set[int] | None) -> None:
@@ -148,24 +169,64 @@ class GradientNorms:
         self.recorder.send(tensors, partial(self._log, present))
 
     def _log(self, present: list[int], step: int, values: list[np.ndarray]) -> None:
-        layout, history = self.layout, self.recorder.history
-        owners = [layout.layer_of[i] for i in present]
         norms = values[0]
-        per_layer = layer_norms(norms, owners, len(layout.layers))
-        history.log_rows(step, ["grad/norm"] * len(per_layer), layout.layers, per_layer.tolist())
-        global_norm = float(np.sqrt(np.sum(np.asarray(norms, dtype=np.float64) ** 2)))
-        history.log(step, "grad/norm_global", global_norm)
-        if len(values) == 3:
-            largest = layer_maxima(np.maximum(values[2], -values[1]), owners, len(layout.layers))
-            kept = [i for i, v in enumerate(largest) if not np.isnan(v)]
-            history.log_rows(
-                step,
-                ["grad/max_abs"] * len(kept),
-                [layout.layers[i] for i in kept],
-                [largest[i] for i in kept],
-            )
-        if self.on_nonfinite is not None and not math.isfinite(global_norm):
+        self._held.append((step, present, values))
+        if self.on_nonfinite is not None and not math.isfinite(float(norms @ norms)):
+            layout = self.layout
             param = next(
                 layout.names[i] for i, v in zip(present, norms, strict=True) if not math.isfinite(v)
             )
             self.on_nonfinite(step, param)
+        if self.recorder.history.sinks:
+            self.drain()  # sinks take rows as the steps come
+
+    def drain(self) -> None:
+        """Log the rows of the held steps: `grad/norm` and `grad/norm_global`, in bulk for
+        the steps that read every gradient, and `grad/max_abs`."""
+        held, self._held = self._held, []
+        whole = [(step, values[0]) for step, present, values in held if present is self._all]
+        if whole and self._layer_starts is not None:
+            self._log_whole([step for step, _ in whole], np.stack([v for _, v in whole]))
+        else:
+            whole = []
+        for step, present, values in held:
+            if not whole or present is not self._all:
+                self._log_norms(step, present, values[0])
+            if len(values) == 3:
+                self._log_largest(step, present, values)
+
+    def _log_whole(self, steps: list[int], norms: np.ndarray) -> None:
+        """Steps that read every gradient: norms (S, P) summed in squares per layer."""
+        layers = self.layout.layers
+        squares = norms * norms
+        per_layer = np.sqrt(np.add.reduceat(squares, self._layer_starts, axis=1))  # (S, L)
+        history = self.recorder.history
+        count = len(steps) * len(layers)
+        history.log_steps(
+            np.repeat(steps, len(layers)).tolist(),
+            ["grad/norm"] * count,
+            layers * len(steps),
+            per_layer.ravel().tolist(),
+        )
+        global_norms = np.sqrt(squares.sum(axis=1)).tolist()
+        history.log_steps(steps, ["grad/norm_global"] * len(steps), [""] * len(steps), global_norms)
+
+    def _log_norms(self, step: int, present: list[int], norms: np.ndarray) -> None:
+        layout, history = self.layout, self.recorder.history
+        owners = [layout.layer_of[i] for i in present]
+        per_layer = layer_norms(norms, owners, len(layout.layers))
+        count = len(per_layer)
+        history.log_rows(step, ["grad/norm"] * count, layout.layers, per_layer.tolist())
+        history.log(step, "grad/norm_global", math.sqrt(float(norms @ norms)))
+
+    def _log_largest(self, step: int, present: list[int], values: list[np.ndarray]) -> None:
+        layout = self.layout
+        owners = [layout.layer_of[i] for i in present]
+        largest = layer_maxima(np.maximum(values[2], -values[1]), owners, len(layout.layers))
+        kept = [i for i, v in enumerate(largest) if not np.isnan(v)]
+        self.recorder.history.log_rows(
+            step,
+            ["grad/max_abs"] * len(kept),
+            [layout.layers[i] for i in kept],
+            [largest[i] for i in kept],
+        )

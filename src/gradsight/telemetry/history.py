@@ -3,6 +3,9 @@
 Rows are `(step, name, layer, value)`; `name` is `group/stat` (`grad/norm`, `act/dead`, ...)
 and `layer` the module's qualified name ("" for global rows). Rows are kept as columns of
 Python lists while training (appending is cheap) and turned into a pandas DataFrame on demand.
+A producer that logs every step may hold its values back as host arrays and turn them into
+rows in bulk (`add_row_source`): that happens before any read, count or flush of the rows,
+so they are never seen missing; each (name, layer) series stays in step order.
 
 With a metrics folder, `flush()` appends the rows logged since the last flush as one parquet
 part and drops them from memory, so memory stays bounded on long runs; `frame()` reads the
@@ -20,7 +23,8 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +66,24 @@ class History:
         # Objects with write(step, names, layers, values) and close() that receive every group
         # of rows as it is logged (TensorBoard, a Lightning logger): see close_sinks().
         self.sinks: list = []
+        self._row_sources: list[Callable[[], None]] = []
         # What is known of the run besides its rows (JSON values): the optimizer
         # ("optimizer": telemetry.optimizer_info.describe_optimizer), the model's layers and
         # what was measured ("layers", "coverage"). Saved in run.json as "meta".
         self.meta: dict[str, Any] = {}
 
     def __len__(self) -> int:
+        self._drain()
         return self._flushed_rows + len(self._columns["step"])
+
+    def add_row_source(self, drain: Callable[[], None]) -> None:
+        """Register `drain`, which logs the rows a producer holds back; it runs before the
+        rows are read, counted or flushed, and before the sinks close."""
+        self._row_sources.append(drain)
+
+    def _drain(self) -> None:
+        for drain in self._row_sources:
+            drain()
 
     def log(self, step: int, name: str, value: float, layer: str = "") -> None:
         """Append one row."""
@@ -83,18 +98,44 @@ class History:
     ) -> None:
         """Append rows that share a step; names, layers and values are parallel sequences."""
         columns = self._columns
-        columns["step"].extend([int(step)] * len(values))
+        columns["step"].extend(repeat(int(step), len(values)))
         columns["name"].extend(names)
         columns["layer"].extend(layers)
-        columns["value"].extend(float(v) for v in values)
+        columns["value"].extend(map(float, values))
         self._frame = None
         if self.sinks:
             floats = [float(v) for v in values]
             for sink in self.sinks:
                 sink.write(int(step), list(names), list(layers), floats)
 
+    def log_steps(
+        self,
+        steps: Sequence[int],
+        names: Sequence[str],
+        layers: Sequence[str],
+        values: Sequence[float],
+    ) -> None:
+        """Append rows of several steps; all four are parallel sequences."""
+        columns = self._columns
+        columns["step"].extend(map(int, steps))
+        columns["name"].extend(names)
+        columns["layer"].extend(layers)
+        columns["value"].extend(map(float, values))
+        self._frame = None
+        if self.sinks:
+            by_step: dict[int, tuple[list, list, list]] = {}
+            for step, name, layer, value in zip(steps, names, layers, values, strict=True):
+                group = by_step.setdefault(int(step), ([], [], []))
+                group[0].append(name)
+                group[1].append(layer)
+                group[2].append(float(value))
+            for step in sorted(by_step):
+                for sink in self.sinks:
+                    sink.write(step, *by_step[step])
+
     def close_sinks(self) -> None:
         """Close every sink (each at most once)."""
+        self._drain()
         sinks, self.sinks = self.sinks, []
         for sink in sinks:
             sink.close()
@@ -109,6 +150,7 @@ class History:
 
         Cached until the next row is logged.
         """
+        self._drain()
         if self._frame is None:
             tables = [_read_part(p) for p in self._part_files() if p not in self._skipped]
             tables.append(pa.table(self._columns, schema=SCHEMA))
@@ -162,6 +204,7 @@ class History:
         Returns:
             The part written, or None when there is no metrics folder or nothing new.
         """
+        self._drain()
         if self.metrics_dir is None or not self._columns["step"]:
             return None
         # A stop half-way would leave the temporary file, or a part whose rows the next flush

@@ -1,13 +1,14 @@
 """Activation statistics: reductions on the device, arithmetic on the host.
 
-A forward hook turns a module's output into a few per-unit reductions (`reduce_output`, one
-kernel each, no host sync). After the step's single transfer to the host, `ActivationStats`
-combines the reductions of every call (micro-batches of one step, the T calls of a recurrent
-cell) and derives the statistics in float64 (`summarize`).
+A forward hook turns a module's output into a few reductions (`reduce_output`, one kernel
+each, no host sync). The reductions of every call of a step travel to the host together;
+there `telemetry.activation_summary` derives the statistics of all modules at once.
+Per-layer norms and maxima of per-parameter values (`layer_norms`, `layer_maxima`).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -24,147 +25,91 @@ SATURATION_DERIVATIVE_FRACTION = 0.05
 SIGMOID_SATURATED_DISTANCE = math.sqrt(0.25 - SATURATION_DERIVATIVE_FRACTION * 0.25)
 TANH_SATURATED_ABS = math.sqrt(1 - SATURATION_DERIVATIVE_FRACTION)
 
-# Fixed histogram ranges per activation kind; values outside fall into the end bins.
+# Kinds whose outputs are bounded and flat at the bounds: `act/saturated` is measured. A
+# centred sigmoid, sigmoid(x) - 1/2, has the sigmoid's derivative around 0 instead of 1/2.
+SATURATING_KINDS = ("sigmoid", "centered_sigmoid", "tanh")
+_SATURATION_CENTRE_AND_DISTANCE = {
+    "sigmoid": (0.5, SIGMOID_SATURATED_DISTANCE),
+    "centered_sigmoid": (0.0, SIGMOID_SATURATED_DISTANCE),
+    "tanh": (0.0, TANH_SATURATED_ABS),
+}
+
+# Fixed histogram ranges per saturating kind; values outside fall into the end bins.
 HISTOGRAM_BINS = 20
-HISTOGRAM_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+HISTOGRAM_RANGES = {"sigmoid": (0.0, 1.0), "centered_sigmoid": (-0.5, 0.5), "tanh": (-1.0, 1.0)}
 DEFAULT_HISTOGRAM_RANGE = (-4.0, 4.0)
 
 
 def saturated_count(y: Tensor, kind: str) -> Tensor | None:
-    """Number of sigmoid/tanh outputs in the flat region (see SATURATION_DERIVATIVE_FRACTION)."""
+    """Number of outputs of a saturating kind in the flat region (0-d; None for other kinds);
+    see SATURATION_DERIVATIVE_FRACTION."""
+    if kind not in _SATURATION_CENTRE_AND_DISTANCE:
+        return None
+    centre, distance = _SATURATION_CENTRE_AND_DISTANCE[kind]
     # In-place comparisons on the temporary: about half the cost of allocating a bool mask.
-    if kind == "sigmoid":
-        return (y - 0.5).abs_().gt_(SIGMOID_SATURATED_DISTANCE).sum().reshape(1)
-    if kind == "tanh":
-        return y.abs().gt_(TANH_SATURATED_ABS).sum().reshape(1)
-    return None
+    away = (y - centre).abs_() if centre else y.abs()
+    return away.gt_(distance).sum()
 
 
-def reduce_output(y: Tensor, kind: str, unit_dim: int, histogram: bool) -> list[Tensor]:
-    """Per-unit reductions of one output `y` (B, ..., F, ...), as 1-D tensors on its device.
+@dataclass
+class OutputReductions:
+    """One call's reductions of a module output (`reduce_output`), still on the device.
+
+    Attributes:
+        norm: |y| over all values (0-d): its square is the sum of squares.
+        count: Saturated values (saturating kinds) or values <= 0 (ReLU family) (0-d), else
+            None.
+        unit_sum: Sum per unit over the other dimensions (F,).
+        unit_max: Max per unit (F,), ReLU family only.
+        histogram: Counts in HISTOGRAM_BINS fixed bins, when asked for.
+    """
+
+    norm: Tensor
+    count: Tensor | None
+    unit_sum: Tensor
+    unit_max: Tensor | None = None
+    histogram: Tensor | None = None
+
+
+@functools.cache
+def _other_dims(dims: int, unit_dim: int) -> tuple[int, ...]:
+    """The dimensions of a `dims`-D output other than its unit dimension."""
+    unit_dim %= dims
+    return tuple(d for d in range(dims) if d != unit_dim)
+
+
+def reduce_output(y: Tensor, kind: str, unit_dim: int, histogram: bool) -> OutputReductions:
+    """Reductions of one output `y` (B, ..., F, ...) on its device, one kernel each.
 
     Args:
         y: A module's output.
-        kind: "sigmoid", "tanh", "relu" (the ReLU family: dead units and the zero fraction are
-            measured), "smooth" (ELU, GELU, SiLU, ...) or "linear" (pre-activations).
+        kind: "sigmoid", "centered_sigmoid", "tanh" (saturation is measured), "relu" (the
+            ReLU family: dead units and the zero fraction are measured), "smooth" (ELU, GELU,
+            SiLU, ...) or "linear" (pre-activations).
         unit_dim: The dimension that indexes units (-1 for Linear layouts, 1 for conv).
         histogram: Also count the values into HISTOGRAM_BINS fixed bins.
 
     Returns:
-        [sum per unit (F,), sum of squares of all values (1,)], then [saturated count (1,)]
-        for sigmoid/tanh, [non-positive count (1,), max per unit (F,)] for the ReLU family,
-        and [histogram (bins,)]. All are sums across examples except the per-unit maxima
-        (see `REDUCE_OPS`), so the statistics of a batch split over processes combine exactly.
-        (A per-unit sum of squares would cost ~15x the global one on CPU.)
+        Everything is a sum across examples except the per-unit maxima, so the statistics of a
+        batch split over processes combine exactly (a per-unit sum of squares would cost ~15x
+        the global one on CPU).
     """
     y = y.detach()
     if y.dtype not in (torch.float32, torch.float64):
         y = y.float()  # half-precision sums lose too much
     if y.dim() < 2:
         y = y.reshape(-1, 1)
-    unit_dim = unit_dim % y.dim()
-    others = [d for d in range(y.dim()) if d != unit_dim]
-    out = [y.sum(others), torch.linalg.vector_norm(y).square().reshape(1)]
-    saturated = saturated_count(y, kind)
-    if saturated is not None:
-        out.append(saturated)
+    others = _other_dims(y.dim(), unit_dim)
+    reductions = OutputReductions(
+        torch.linalg.vector_norm(y), saturated_count(y, kind), y.sum(others)
+    )
     if kind == "relu":
-        out += [(y <= 0).sum().reshape(1), y.amax(others)]
+        reductions.count = (y <= 0).sum()
+        reductions.unit_max = y.amax(others)
     if histogram:
         low, high = HISTOGRAM_RANGES.get(kind, DEFAULT_HISTOGRAM_RANGE)
-        out.append(torch.histc(y.float().clamp(low, high), HISTOGRAM_BINS, low, high))
-    return out
-
-
-def reduce_ops(kind: str, histogram: bool) -> list[str]:
-    """How each tensor of `reduce_output` combines across processes: "sum" or "max"."""
-    ops = ["sum", "sum"]
-    if kind in ("sigmoid", "tanh"):
-        ops.append("sum")
-    if kind == "relu":
-        ops += ["sum", "max"]
-    if histogram:
-        ops.append("sum")
-    return ops
-
-
-@dataclass
-class ActivationStats:
-    """Host-side accumulation of one module's reductions over the calls of one step.
-
-    Attributes:
-        kind: The activation kind (see `reduce_output`).
-        count: Number of values seen.
-        unit_sum: Per-unit sums (float64).
-        sum_sq: Sum of squares of all values.
-        rows: Values per unit.
-        saturated: Number of saturated values (sigmoid/tanh).
-        nonpositive: Number of values <= 0 (ReLU family).
-        unit_max: Per-unit maxima (ReLU family).
-        histogram: Bin counts, when histograms are on.
-    """
-
-    kind: str
-    count: int = 0
-    unit_sum: np.ndarray | None = None
-    sum_sq: float = 0.0
-    rows: int = 0
-    saturated: float = 0.0
-    nonpositive: float = 0.0
-    unit_max: np.ndarray | None = None
-    histogram: np.ndarray | None = None
-    calls: int = 0
-
-    def add(self, values: list[np.ndarray], count: int, histogram: bool) -> None:
-        """Add one call's reductions (the host copies of `reduce_output`'s tensors)."""
-        unit_sum, sum_sq, *rest = (np.asarray(v, dtype=np.float64) for v in values)
-        self.count += count
-        self.rows += count // max(len(unit_sum), 1)
-        self.unit_sum = unit_sum if self.unit_sum is None else self.unit_sum + unit_sum
-        self.sum_sq += float(sum_sq[0])
-        if self.kind in ("sigmoid", "tanh"):
-            self.saturated += float(rest.pop(0)[0])
-        if self.kind == "relu":
-            self.nonpositive += float(rest.pop(0)[0])
-            unit_max = rest.pop(0)
-            self.unit_max = (
-                unit_max if self.unit_max is None else np.maximum(self.unit_max, unit_max)
-            )
-        if histogram:
-            counts = rest.pop(0)
-            self.histogram = counts if self.histogram is None else self.histogram + counts
-        self.calls += 1
-
-    def summarize(self, previous_unit_mean: np.ndarray | None) -> dict[str, float]:
-        """The statistics of the module at this step.
-
-        - `act/mean` = sum / n; `act/std` = sqrt(sum_sq / n - mean^2) (population std);
-        - `act/saturated`: fraction of sigmoid/tanh values in the flat region;
-        - `act/dead`: fraction of ReLU-family units whose output was <= 0 for every example;
-        - `act/zero_frac`: fraction of ReLU-family values <= 0;
-        - `act/drift`: mean over units of |mu_u - mu_u_prev| / std: the shift of each unit's
-          mean since the last logged step, in units of the layer's spread (the measurable face
-          of internal covariate shift, Ioffe & Szegedy 2015); only with a previous step.
-        """
-        n = max(self.count, 1)
-        mean = self.unit_sum.sum() / n
-        std = math.sqrt(max(self.sum_sq / n - mean**2, 0.0))
-        out = {"act/mean": float(mean), "act/std": std}
-        if self.kind in ("sigmoid", "tanh"):
-            out["act/saturated"] = self.saturated / n
-        if self.kind == "relu":
-            out["act/dead"] = float(np.mean(self.unit_max <= 0))
-            out["act/zero_frac"] = self.nonpositive / n
-        unit_mean = self.unit_mean
-        if previous_unit_mean is not None and previous_unit_mean.shape == unit_mean.shape:
-            shift = float(np.mean(np.abs(unit_mean - previous_unit_mean)))
-            out["act/drift"] = shift / std if std > 0 else (0.0 if shift == 0 else math.inf)
-        return out
-
-    @property
-    def unit_mean(self) -> np.ndarray:
-        """Per-unit means."""
-        return self.unit_sum / max(self.rows, 1)
+        reductions.histogram = torch.histc(y.float().clamp(low, high), HISTOGRAM_BINS, low, high)
+    return reductions
 
 
 def layer_norms(values: np.ndarray, owners: list[int], layers: int) -> np.ndarray:

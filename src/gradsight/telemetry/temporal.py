@@ -108,9 +108,7 @@ class Temporal:
         t = self._tap_calls[name]
         self._tap_calls[name] += 1
         if self.activations.grads and torch.is_grad_enabled() and out.requires_grad:
-            out.register_hook(
-                self.recorder.hook(partial(self.activations.on_output_grad, f"{name}[{t}]"))
-            )
+            self.activations.hook_output_grad(out, f"{name}[{t}]")
 
     def _on_rnn(self, name: str, module: nn.RNNBase, args, out) -> None:
         if self._probing or not (torch.is_grad_enabled() and module.training):

@@ -2,8 +2,10 @@
 
 A quantity queues 1-D device tensors with a host consumer; `Transfer.sync` concatenates
 everything queued, copies it to the host once (the one host sync of a logged step) and
-hands each consumer its slices. Under torch.distributed the queued values are first
-combined across processes, one collective per kind of reduction.
+hands each consumer its slices. A quantity that gathers many small values during a step
+registers a producer, which queues them as one group when the transfer runs. Under
+torch.distributed the queued values are first combined across processes, one collective per
+kind of reduction.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class Transfer:
     def __init__(self, world: int = 1) -> None:
         self.world = world
         self.pending: list[Pending] = []
+        # Called first by `sync`, to queue what they gathered since the last transfer.
+        self.producers: list[Callable[[], None]] = []
 
     def send(
         self, step: int, tensors: list[Tensor], consume: Consumer, ops: list[str] | None = None
@@ -63,10 +67,14 @@ class Transfer:
 
     def drop(self) -> None:
         """Forget what is queued (a multi-process job that did not finish)."""
+        for produce in self.producers:
+            produce()
         self.pending = []
 
     def sync(self) -> None:
         """Move every queued value to the host in one copy, then run the consumers."""
+        for produce in self.producers:
+            produce()
         pending, self.pending = self.pending, []
         if self.world > 1:
             pending = self._all_reduce(pending)

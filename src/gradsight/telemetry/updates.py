@@ -1,4 +1,5 @@
-"""Weight and update statistics per layer: `weight/norm`, `update/norm`, `update/ratio`.
+"""Weight and update statistics per layer: `weight/norm`, `update/norm`, `update/ratio`; the
+learning rate of each param group, `lr`.
 
 The update is the real change of every weight across the optimizer step, whatever the rule
 (momentum, Adam, weight decay, a manual `p.data.add_`): a copy of the weights before the
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gradsight.telemetry.history import History
 from gradsight.telemetry.layers import ParameterLayout
 from gradsight.telemetry.recorder import Recorder
 from gradsight.telemetry.stats import layer_norms
@@ -59,3 +61,30 @@ class Updates:
             ("update/ratio", ratio),
         ):
             self.recorder.history.log_rows(step, [stat] * count, layout.layers, per_layer.tolist())
+
+
+class LearningRates:
+    """`lr` of each param group every step (layer "" for the first group, "groupN" for the
+    others), held back until the History is read or flushed, or logged at once with sinks."""
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self._held: list[tuple[int, list[float]]] = []
+        history.add_row_source(self.drain)
+
+    def note(self, step: int, param_groups: list[dict]) -> None:
+        """Note the rates of the step's param groups."""
+        self._held.append((step, [group["lr"] for group in param_groups]))
+        if self.history.sinks:
+            self.drain()
+
+    def drain(self) -> None:
+        """Log the held rates as rows."""
+        held, self._held = self._held, []
+        steps, layers, values = [], [], []
+        for step, rates in held:
+            steps += [step] * len(rates)
+            layers += [""] + [f"group{i}" for i in range(1, len(rates))]
+            values += rates
+        if held:
+            self.history.log_steps(steps, ["lr"] * len(steps), layers, values)

@@ -1,5 +1,6 @@
 """Values the training loop logs itself (`watch.log(loss=loss)`): tensors stay on the device
-until the step's transfer; numbers are logged at once."""
+until the step's transfer; numbers are checked at once. Rows are held back until the History
+is read or flushed (`History.add_row_source`), or logged at once when it has sinks."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ class UserValues:
     def __init__(self, recorder: Recorder, on_value: Callable[[str, int, float], None]) -> None:
         self.recorder, self.on_value = recorder, on_value
         self.latest: dict[str, float] = {}
+        self._held: list[tuple[int, str, float]] = []
+        recorder.history.add_row_source(self.drain)
 
     def log(self, **values: Tensor | float | np.number | np.ndarray) -> None:
         """Record scalars for the step in progress (see `Watch.log`)."""
@@ -41,9 +44,18 @@ class UserValues:
 
     def _host(self, name: str, step: int, values: list[np.ndarray]) -> None:
         number = float(values[0][0])
-        self.recorder.history.log(step, name, number)
+        self._held.append((step, name, number))
         self.latest[name] = number
         self.on_value(name, step, number)
+        if self.recorder.history.sinks:
+            self.drain()
+
+    def drain(self) -> None:
+        """Log the held values as rows."""
+        held, self._held = self._held, []
+        if held:
+            steps, names, values = zip(*held, strict=True)
+            self.recorder.history.log_steps(steps, names, [""] * len(held), values)
 
 
 def _is_number(value: object) -> bool:

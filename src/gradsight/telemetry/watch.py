@@ -81,7 +81,7 @@ from gradsight.telemetry.recorder import ForwardQuantity, Recorder, due
 from gradsight.telemetry.temporal import Temporal
 from gradsight.telemetry.transfer import Transfer, process_group
 from gradsight.telemetry.transformer import TransformerStats
-from gradsight.telemetry.updates import Updates
+from gradsight.telemetry.updates import LearningRates, Updates
 from gradsight.telemetry.user_values import UserValues
 
 
@@ -106,12 +106,15 @@ class Watch:
         self._step_done = False
         self._inputs: tuple[tuple, dict] | None = None
         self._acts_now = False
+        self._armed = False  # the forward quantities' hooks are installed
         self._site_handles: list[Any] = []
         self._recorder = Recorder(self.history, Transfer(world), compiled=self._compiled)
         rec = self._recorder
         self._monitor = NonFiniteMonitor(
             self.history, opts.on_nonfinite, self._replay, enabled=opts.check_nonfinite
         )
+        # Held-back rows are logged in this order: the rates, the loop's values, the gradients.
+        self._learning_rates = LearningRates(self.history)
         self._values = UserValues(rec, self._monitor.value)
         self._curvature = None
         if opts.curvature_every:
@@ -177,6 +180,7 @@ class Watch:
         if not self._acts_now:
             return  # the whole cost of a forward pass that logs nothing
         self._end_forward()  # a pass that raised, or a nested call of the model
+        self._armed = True
         for quantity in self._forward_quantities:
             quantity.arm()
             quantity.start_forward()
@@ -198,6 +202,9 @@ class Watch:
         self._tap.end_forward()
 
     def _disarm(self) -> None:
+        if not self._armed:
+            return  # the steps that log no activation: nothing to remove
+        self._armed = False
         self._end_forward()
         for quantity in self._forward_quantities:
             quantity.disarm()
@@ -225,9 +232,7 @@ class Watch:
         if self._updates.taken:
             self._updates.record()
         if self.optimizer is not None:
-            lrs = [group["lr"] for group in self.optimizer.param_groups]
-            layers = [""] + [f"group{i}" for i in range(1, len(lrs))]
-            self.history.log_rows(self._step, ["lr"] * len(lrs), layers, lrs)
+            self._learning_rates.note(self._step, self.optimizer.param_groups)
         self._step_done = True
         self._acts_now = False
         if (self._step + 1) % self.options.flush_every == 0:
