@@ -66,8 +66,10 @@ DEPTH = 3  # Linear layers: input -> hidden -> hidden -> output
 WIDTH = 64
 BATCH = 64
 # SGD rates, log-spaced; each condition keeps the one with its lowest mean final loss.
-QUICK_RATES = (0.3, 1.0, 3.0)
-FULL_RATES = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+# The grids reach past the best rates seen (3 in quick mode, 10 in full mode), so that each
+# best rate is bracketed; the page names any condition whose best rate is at an end.
+QUICK_RATES = (0.3, 1.0, 3.0, 10.0)
+FULL_RATES = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 CURVE_EVERY = 10  # loss curves are kept as means over blocks of this many steps
 # Differences between two conditions are judged on the t-interval of the per-seed
 # difference's mean: with 2 seeds a percentile bootstrap would be their range.
@@ -294,6 +296,12 @@ def measure(config: LabConfig) -> Measured:
             "controlled": [f"{NAMES[a]}, {NAMES[i]}" for a, i in CONTROLLED],
             "confounded by scale": [f"{NAMES[a]}, {NAMES[i]}" for a, i in CONFOUNDED],
             "best lr": {f"{NAMES[a]}, {NAMES[i]}": best[(a, i)] for a, i in CONDITIONS},
+            "best lr at an end of the grid": [
+                f"{NAMES[a]}, {NAMES[i]}"
+                for a, i in CONDITIONS
+                if best[(a, i)] in (rates[0], rates[-1])
+            ]
+            or "none",
             "net": f"MLP depth {DEPTH}, width {WIDTH}, Xavier init",
             "optimizer": f"sgd, batch {BATCH}, lr from {list(rates)} (lowest mean final loss)",
             "steps": steps,

@@ -24,11 +24,14 @@ How it measures:
   step accumulates them: before clipping.
 - Activations, attention and residual statistics are read by hooks armed for the training
   forward passes of the steps that log them (autograd on, module in train mode) and removed
-  before the optimizer step; functional activations through a `TorchFunctionMode` active
-  during those forward passes only.
+  before the optimizer step (for module outputs, one global forward hook that dispatches on
+  the watched modules); functional activations through a `TorchFunctionMode` active during
+  those forward passes only.
 - Every statistic is reduced on the device. A logged step moves its values to the host in
   one transfer, in the optimizer's pre-hook (the update norms of step t travel with step
-  t + 1, or at close). Steps that log nothing cost the hook calls.
+  t + 1, or at close). Steps that log nothing cost the hook calls. On the host, the values
+  logged every step (gradient norms, the loop's values, learning rates) are checked at once
+  and turned into History rows in bulk when the History is read or flushed.
 - Nothing here draws random numbers or changes a tensor: training is bit-identical with and
   without watching.
 - Non-finite values: the global gradient norm of each logged step and every logged loss are
