@@ -91,3 +91,58 @@ def test_save_writes_one_part(tmp_path):
     pd.testing.assert_frame_equal(History.load(tmp_path).frame(), history.frame())
     with pytest.raises(FileExistsError):
         history.save(tmp_path / "metrics")
+
+
+class _Held:
+    """A producer that holds (step, value) pairs back until the History drains it."""
+
+    def __init__(self, history: History) -> None:
+        self.history, self.held = history, []
+        history.add_row_source(self.drain)
+
+    def drain(self) -> None:
+        held, self.held = self.held, []
+        if held:
+            steps = [s for s, _ in held]
+            self.history.log_steps(steps, ["grad/norm"] * len(held), ["fc1"] * len(held),
+                                   [v for _, v in held])  # fmt: skip
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.writes = []
+
+    def write(self, step, names, layers, values) -> None:
+        self.writes.append((step, list(names), list(layers), list(values)))
+
+    def close(self) -> None:
+        self.writes.append("closed")
+
+
+def test_held_rows_are_there_for_every_read_count_and_flush(tmp_path):
+    history = History(tmp_path / "metrics")
+    producer = _Held(history)
+    producer.held += [(0, 0.5), (1, 0.25)]
+    assert len(history) == 2 and not producer.held
+    producer.held.append((2, 0.125))
+    assert history.series("grad/norm", "fc1").tolist() == [0.5, 0.25, 0.125]
+    producer.held.append((3, 1.0))
+    history.flush()
+    assert not producer.held
+    assert History.load(tmp_path).series("grad/norm", "fc1").index.tolist() == [0, 1, 2, 3]
+
+
+def test_rows_of_several_steps_reach_the_sinks_step_by_step_before_they_close():
+    history = History()
+    sink = _Sink()
+    history.sinks.append(sink)
+    producer = _Held(history)
+    history.log_steps([3, 2, 3], ["a", "b", "c"], ["", "x", ""], [1, 2, 3])
+    producer.held.append((5, 0.5))
+    history.close_sinks()
+    assert sink.writes == [
+        (2, ["b"], ["x"], [2.0]),
+        (3, ["a", "c"], ["", ""], [1.0, 3.0]),
+        (5, ["grad/norm"], ["fc1"], [0.5]),
+        "closed",
+    ]
