@@ -77,7 +77,7 @@ def check_watch() -> None:
     )
     watch.close()
     emit(case="watch_bit_identical_cuda", identical=bool(same))
-    from watch_overhead import SETTINGS, install_floor
+    from watch_overhead import SETTINGS, install_floor, ratios
 
     for name in ("default", "everything"):
         _, _, bare, _ = make(None)
@@ -86,39 +86,23 @@ def check_watch() -> None:
         install_floor(floor_model, floor_optimizer, name)
         times = {"bare": timed(bare), "watched": timed(watched), "floor": timed(floor)}
         watch.close()
-        emit(case="watch_overhead_cuda", model="reference", setting=name, **_ratios(times))
-
-
-def _ratios(times: dict[str, float]) -> dict[str, float]:
-    bare, watched, floor = times["bare"], times["watched"], times["floor"]
-    return {
-        "bare_ms": round(bare * 1e3, 3),
-        "watched_ms": round(watched * 1e3, 3),
-        "floor_ms": round(floor * 1e3, 3),
-        "ratio": round(watched / bare, 3),
-        "floor_ratio": round(floor / bare, 3),
-        "ratio_to_floor": round(watched / floor, 3),
-    }
+        emit(case="watch_overhead_cuda", model="reference", setting=name, **ratios(times))
 
 
 def check_watch_real_models() -> None:
-    from watch_overhead import install_floor
+    from watch_overhead import ratios, three_loops
     from watch_real_models import MODELS, step_fn
 
     for name, build in MODELS.items():
-        steps = {}
-        for kind in ("bare", "watched", "floor"):
+
+        def loop(build=build):
             model, loss_fn, optimizer = build("cuda")
-            log = None
-            if kind == "watched":
-                watch = gs.watch(model, optimizer)
-                log = watch.log
-            if kind == "floor":
-                install_floor(model, optimizer, "default")
-            steps[kind] = step_fn(model, loss_fn, optimizer, log)
-        times = {kind: timed(step, repeats=20) for kind, step in steps.items()}
+            return model, optimizer, lambda log: step_fn(model, loss_fn, optimizer, log)
+
+        loops, watch = three_loops(loop, "default")
+        times = {kind: timed(step, repeats=20) for kind, step in loops.items()}
         watch.close()
-        emit(case="watch_overhead_cuda", model=name, setting="default", **_ratios(times))
+        emit(case="watch_overhead_cuda", model=name, setting="default", **ratios(times))
 
 
 def check_lamb() -> None:

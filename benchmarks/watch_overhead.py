@@ -168,24 +168,47 @@ def measure(name: str, setting: str, blocks: int, steps: int) -> dict:
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(batch, inputs, generator=generator)
     y = torch.randint(0, 10, (batch,), generator=generator)
-    loops = {}
-    for kind in ("bare", "watched", "floor"):
+
+    def loop():
         model = build()
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        return model, optimizer, lambda log: step_fn(model, optimizer, x, y, log)
+
+    line, _ = measure_loops("watch_overhead", name, setting, loop, blocks, steps)
+    return line | {"batch": batch}
+
+
+def three_loops(loop: Callable, setting: str) -> tuple[dict[str, Callable[[], None]], gs.Watch]:
+    """Bare, watched and floor copies of one training loop, and the watch.
+
+    Args:
+        loop: Returns a fresh `(model, optimizer, step_of)`; `step_of(log)` is one training
+            step that calls `log(loss=...)` when `log` is not None.
+        setting: A key of SETTINGS.
+    """
+    loops = {}
+    for kind in ("bare", "watched", "floor"):
+        model, optimizer, step_of = loop()
         log = None
         if kind == "watched":
             watch = gs.watch(model, optimizer, **SETTINGS[setting])
             log = watch.log
         if kind == "floor":
             install_floor(model, optimizer, setting)
-        loops[kind] = step_fn(model, optimizer, x, y, log)
+        loops[kind] = step_of(log)
+    return loops, watch
+
+
+def measure_loops(benchmark, name, setting, loop, blocks, steps) -> tuple[dict, gs.Watch]:
+    """The JSON line of `three_loops(loop, setting)` (see `summary`), and the closed watch."""
+    loops, watch = three_loops(loop, setting)
     times = interleaved(loops, blocks, steps)
     calls = {
         kind: python_calls(lambda n, step=step: time_block(step, n), steps)
         for kind, step in loops.items()
     }
     watch.close()
-    return summary("watch_overhead", name, setting, times, calls, blocks, steps) | {"batch": batch}
+    return summary(benchmark, name, setting, times, calls, blocks, steps), watch
 
 
 def interleaved(loops: dict[str, Callable[[], None]], blocks: int, steps: int) -> dict:
@@ -199,19 +222,26 @@ def interleaved(loops: dict[str, Callable[[], None]], blocks: int, steps: int) -
     return {kind: statistics.median(values) for kind, values in times.items()}
 
 
-def summary(benchmark, name, setting, times, calls, blocks, steps) -> dict:
-    """One JSON line: step times, ratios, and Python calls per step over bare training."""
+def ratios(times: dict[str, float]) -> dict[str, float]:
+    """Milliseconds per step of bare, watched and floor, and their ratios."""
     bare, watched, floor = times["bare"], times["watched"], times["floor"]
     return {
-        "benchmark": benchmark,
-        "model": name,
-        "setting": setting,
         "bare_ms": round(bare * 1e3, 3),
         "watched_ms": round(watched * 1e3, 3),
         "floor_ms": round(floor * 1e3, 3),
         "ratio": round(watched / bare, 3),
         "floor_ratio": round(floor / bare, 3),
         "ratio_to_floor": round(watched / floor, 3),
+    }
+
+
+def summary(benchmark, name, setting, times, calls, blocks, steps) -> dict:
+    """One JSON line: step times, ratios, and Python calls per step over bare training."""
+    return {
+        "benchmark": benchmark,
+        "model": name,
+        "setting": setting,
+        **ratios(times),
         "python_calls_per_step": round(calls["watched"] - calls["bare"], 1),
         "floor_python_calls_per_step": round(calls["floor"] - calls["bare"], 1),
         "blocks": blocks,

@@ -28,16 +28,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from watch_overhead import (  # this folder: run as a script
-    SETTINGS,
-    install_floor,
-    interleaved,
-    python_calls,
-    summary,
-    time_block,
-)
-
-import gradsight as gs
+from watch_overhead import measure_loops  # this folder: run as a script
 
 
 def gpt2(device: str = "cpu") -> tuple[nn.Module, Callable, torch.optim.Optimizer]:
@@ -87,26 +78,13 @@ def step_fn(model, loss_fn, optimizer, log=None) -> Callable[[], None]:
 
 
 def measure(name: str, setting: str, blocks: int, steps: int) -> dict:
-    loops = {}
-    for kind in ("bare", "watched", "floor"):
+    def loop():
         model, loss_fn, optimizer = MODELS[name]()
-        log = None
-        if kind == "watched":
-            watch = gs.watch(model, optimizer, **SETTINGS[setting])
-            log = watch.log
-        if kind == "floor":
-            install_floor(model, optimizer, setting)
-        loops[kind] = step_fn(model, loss_fn, optimizer, log)
+        return model, optimizer, lambda log: step_fn(model, loss_fn, optimizer, log)
+
     # Blocks of a multiple of 10 steps: each holds its logged steps.
-    times = interleaved(loops, blocks, steps)
-    calls = {
-        kind: python_calls(lambda n, step=step: time_block(step, n), steps)
-        for kind, step in loops.items()
-    }
-    watch.close()
-    measured = len(watch.history.layers("act/mean"))
-    line = summary("watch_real_models", name, setting, times, calls, blocks, steps)
-    return line | {"modules_with_activation_stats": measured}
+    line, watch = measure_loops("watch_real_models", name, setting, loop, blocks, steps)
+    return line | {"modules_with_activation_stats": len(watch.history.layers("act/mean"))}
 
 
 def main() -> None:

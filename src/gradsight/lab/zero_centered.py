@@ -578,44 +578,45 @@ def _agreement_figure(frame: pd.DataFrame):
     return fig
 
 
-def _loss_figure(curves: pd.DataFrame, best: dict):
+def _condition_panels(draw, ylabel: str, **axes_set):
+    """Two panels, the controlled conditions and those confounded by scale; `draw(ax, a, i,
+    style)` draws one condition (solid: centred inputs, dashed: all-positive ones)."""
     fig = new_figure(None, 10.0, 3.8)
     axes = fig.subplots(1, 2, sharey=True)
     for ax, group, title in zip(
         axes, (CONTROLLED, CONFOUNDED), ("controlled", "confounded by scale"), strict=True
     ):
         for a, i in group:
-            g = curves[(curves.activation == a) & (curves.inputs == i)]
-            mean = g.groupby("step")["loss"].mean()
-            style = _bar_style(a, i)
-            ls = "--" if i in ("unit", "raw") else "-"
-            label = f"{_label((a, i))}, lr {best[(a, i)]:g}"
-            ax.plot(mean.index, mean, color=style["color"], ls=ls, label=label)
-        ax.set(yscale="log", xlabel="step", title=title)
+            dashed = i in ("unit", "raw")
+            draw(ax, a, i, {"color": _bar_style(a, i)["color"], "ls": "--" if dashed else "-"})
+        ax.set(title=title, **axes_set)
         ax.legend(fontsize="x-small")
         ax.grid(alpha=0.3, which="both")
-    axes[0].set_ylabel("training loss")
+    axes[0].set_ylabel(ylabel)
     return fig
+
+
+def _loss_figure(curves: pd.DataFrame, best: dict):
+    def draw(ax, a, i, style):
+        mean = curves[(curves.activation == a) & (curves.inputs == i)].groupby("step")["loss"]
+        mean = mean.mean()
+        ax.plot(mean.index, mean, **style, label=f"{_label((a, i))}, lr {best[(a, i)]:g}")
+
+    return _condition_panels(draw, "training loss", yscale="log", xlabel="step")
 
 
 def _sweep_figure(sweep: pd.DataFrame, best: dict):
-    fig = new_figure(None, 10.0, 3.8)
-    axes = fig.subplots(1, 2, sharey=True)
     finite = sweep.replace([np.inf], np.nan)
-    for ax, group, title in zip(
-        axes, (CONTROLLED, CONFOUNDED), ("controlled", "confounded by scale"), strict=True
-    ):
-        for a, i in group:
-            g = finite[(finite.activation == a) & (finite.inputs == i)]
-            mean = g.groupby("lr")["final_loss"].mean()
-            colour, ls = _bar_style(a, i)["color"], "--" if i in ("unit", "raw") else "-"
-            ax.plot(mean.index, mean, "o", color=colour, ls=ls, ms=3, label=_label((a, i)))
-            ax.plot(best[(a, i)], mean.get(best[(a, i)], np.nan), "o", mfc="none", mec="k", ms=9)
-        ax.set(xscale="log", yscale="log", xlabel="SGD learning rate", title=title)
-        ax.legend(fontsize="x-small")
-        ax.grid(alpha=0.3, which="both")
-    axes[0].set_ylabel("final training loss")
-    return fig
+
+    def draw(ax, a, i, style):
+        g = finite[(finite.activation == a) & (finite.inputs == i)]
+        mean = g.groupby("lr")["final_loss"].mean()
+        ax.plot(mean.index, mean, "o", **style, ms=3, label=_label((a, i)))
+        ax.plot(best[(a, i)], mean.get(best[(a, i)], np.nan), "o", mfc="none", mec="k", ms=9)
+
+    return _condition_panels(
+        draw, "final training loss", xscale="log", yscale="log", xlabel="SGD learning rate"
+    )
 
 
 class _Trace(Callback):
