@@ -146,3 +146,28 @@ def test_rows_of_several_steps_reach_the_sinks_step_by_step_before_they_close():
         (5, ["grad/norm"], ["fc1"], [0.5]),
         "closed",
     ]
+
+
+def test_a_closed_watch_leaves_a_history_that_holds_nothing_of_it_and_pickles():
+    import pickle
+
+    import torch
+
+    import gradsight as gs
+
+    model = gs.models.mlp(4, 2, depth=2, width=8, seed=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with gs.watch(model, optimizer) as watch:
+        for _ in range(3):
+            loss = model(torch.randn(5, 4)).square().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            watch.log(loss=loss)
+        live = pickle.loads(pickle.dumps(watch.history))  # mid-run: the held rows come along
+        assert live.series("grad/norm_global").index.tolist() == [0, 1, 2]
+    history = watch.history
+    assert history._row_sources == []  # the parameters are not kept alive by the History
+    copy = pickle.loads(pickle.dumps(history))
+    pd.testing.assert_frame_equal(copy.frame(), history.frame())
+    assert copy.series("loss").index.tolist() == [0, 1, 2]

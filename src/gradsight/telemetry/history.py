@@ -81,9 +81,20 @@ class History:
         rows are read, counted or flushed, and before the sinks close."""
         self._row_sources.append(drain)
 
+    def remove_row_source(self, drain: Callable[[], None]) -> None:
+        """Log what `drain` holds and forget it (its producer has stopped)."""
+        drain()
+        self._row_sources.remove(drain)
+
     def _drain(self) -> None:
         for drain in self._row_sources:
             drain()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with every held row logged, without the producers (a History sent to
+        another process is read there, not written by the watch that made it)."""
+        self._drain()
+        return self.__dict__ | {"_row_sources": [], "_frame": None}
 
     def log(self, step: int, name: str, value: float, layer: str = "") -> None:
         """Append one row."""

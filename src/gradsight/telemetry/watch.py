@@ -376,6 +376,8 @@ class Watch:
         try:
             self._sync()
         finally:
+            for drain in (self._learning_rates.drain, self._values.drain, self._gradients.drain):
+                self.history.remove_row_source(drain)  # the History outlives the watch
             self.history.meta["coverage"] = self.coverage().to_dict()
             self.history.flush()
             self.history.close_sinks()
