@@ -32,12 +32,17 @@ def test_a_stopped_training_is_marked_interrupted_and_keeps_its_parts(tmp_path, 
     )  # fmt: skip
     metrics = run_dir / "metrics"
     deadline = time.monotonic() + 120
-    while not (metrics.is_dir() and any(metrics.glob("part-*.parquet"))):
-        assert child.poll() is None, child.stderr.read()
-        assert time.monotonic() < deadline, "no metrics part within 120 s"
-        time.sleep(0.1)
-    child.send_signal(stop)
-    _, stderr = child.communicate(timeout=60)
+    try:
+        while not (metrics.is_dir() and any(metrics.glob("part-*.parquet"))):
+            assert child.poll() is None, child.stderr.read()
+            assert time.monotonic() < deadline, "no metrics part within 120 s"
+            time.sleep(0.1)
+        child.send_signal(stop)
+        _, stderr = child.communicate(timeout=60)
+    finally:  # a child that ignored the stop (SIGINT is ignored under `nohup ... &`) must not
+        if child.poll() is None:  # train on after the test
+            child.kill()
+            child.wait()
     assert child.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert "interrupted" in stderr
