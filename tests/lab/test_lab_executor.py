@@ -10,14 +10,14 @@ import pytest
 from gradsight.executor import Executor
 from gradsight.lab import ExperimentResult, LabConfig, get_experiment
 
-# Cheap in quick mode on one seed (a few seconds each, serially): lamb-large-batch maps one
-# grid of 24 trials; learning-rate maps two (the LR range tests, then the fits from their
+# Cheap in quick mode on one seed (a few seconds each, serially): saddle maps one grid (its
+# optimizers' runs); learning-rate maps two (the LR range tests, then the fits from their
 # valleys).
-NAMES = ["lamb-large-batch", "learning-rate"]
+NAMES = ["saddle", "learning-rate"]
 SEEDS = 1
 # Every map starts its own pool of spawned processes (a few seconds of imports each), so the
 # processes are checked on the experiment with one map; Ray keeps its workers between maps.
-ONE_MAP = ["lamb-large-batch"]
+ONE_MAP = ["saddle"]
 
 
 def _run(name: str, executor: Executor, out) -> ExperimentResult:

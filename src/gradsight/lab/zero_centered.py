@@ -66,9 +66,10 @@ DEPTH = 3  # Linear layers: input -> hidden -> hidden -> output
 WIDTH = 64
 BATCH = 64
 # SGD rates, log-spaced; each condition keeps the one with its lowest mean final loss.
-# The grids reach past the best rates seen (3 in quick mode, 10 in full mode), so that each
-# best rate is bracketed; the page names any condition whose best rate is at an end.
-QUICK_RATES = (0.3, 1.0, 3.0, 10.0)
+# The full grid reaches past the best rates seen (10), so that each best rate is bracketed;
+# the quick one keeps three rates around them. The page names any condition whose best rate
+# is at an end of its grid.
+QUICK_RATES = (1.0, 3.0, 10.0)
 FULL_RATES = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 CURVE_EVERY = 10  # loss curves are kept as means over blocks of this many steps
 # Differences between two conditions are judged on the t-interval of the per-seed
