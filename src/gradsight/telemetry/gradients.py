@@ -184,13 +184,12 @@ class GradientNorms:
         """Log the rows of the held steps: `grad/norm` and `grad/norm_global`, in bulk for
         the steps that read every gradient, and `grad/max_abs`."""
         held, self._held = self._held, []
-        whole = [(step, values[0]) for step, present, values in held if present is self._all]
-        if whole and self._layer_starts is not None:
+        in_bulk = self._layer_starts is not None
+        whole = [(step, v[0]) for step, present, v in held if in_bulk and present is self._all]
+        if whole:
             self._log_whole([step for step, _ in whole], np.stack([v for _, v in whole]))
-        else:
-            whole = []
         for step, present, values in held:
-            if not whole or present is not self._all:
+            if not (in_bulk and present is self._all):
                 self._log_norms(step, present, values[0])
             if len(values) == 3:
                 self._log_largest(step, present, values)
