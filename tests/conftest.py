@@ -114,15 +114,29 @@ def rows():
 
 
 # Under pytest-xdist (`make test` runs two workers), the tests sharing an expensive session
-# fixture run in one worker, so that it is built once: the quick lab, the local Ray instance.
-SHARED_FIXTURE_GROUPS = {"quick_lab": "quick_lab", "local_ray": "ray"}
+# fixture run in one worker, so that it is built once: the local Ray instance, the small lab
+# run. The quick lab runs each experiment on first use: the tests of one experiment (their
+# `name` parameter) share a worker, and the experiments spread over the workers.
+SHARED_FIXTURE_GROUPS = {"local_ray": "ray", "small_lab": "small_lab"}
+
+
+def xdist_group(item) -> str | None:
+    """The pytest-xdist group of a test, or None."""
+    names = getattr(item, "fixturenames", ())
+    if "quick_lab" in names:
+        params = getattr(item, "callspec", None)
+        if params is None or "name" not in params.params:
+            raise pytest.UsageError(
+                f"{item.nodeid}: a quick_lab test takes the experiment as `name`"
+            )
+        return f"quick_lab-{params.params['name']}"
+    return next((group for f, group in SHARED_FIXTURE_GROUPS.items() if f in names), None)
 
 
 @pytest.hookimpl(wrapper=True)  # around xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        for fixture, group in SHARED_FIXTURE_GROUPS.items():
-            if fixture in getattr(item, "fixturenames", ()):
-                item.add_marker(pytest.mark.xdist_group(group))
-                break
+        group = xdist_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
     return (yield)

@@ -220,8 +220,9 @@ def check_exit(outcome: Outcome, started_training: bool) -> None:
         # SIGINT arriving while the interpreter starts and imports the command line, before
         # any gradsight code runs, gets Python's own handling: the process ends by the signal
         # (-2), with a KeyboardInterrupt traceback (status 1), or, still initialising, with a
-        # fatal error (-6); or it reports it and goes on (IGNORED_BY_PYTHON). Once the command line runs (its `main` frame in a traceback),
-        # Ctrl-C must end it cleanly: exit 130, no traceback.
+        # fatal error (-6); or Python reports it and goes on (IGNORED_BY_PYTHON). Once the
+        # command line runs (its `main` frame in a traceback), Ctrl-C must end it cleanly:
+        # exit 130, no traceback.
         assert not MAIN_FRAME.search(stderr), f"exit {code} (130 expected), {shown(stderr)}"
         assert code != 0, shown(stderr)
         assert not stderr.strip() or "KeyboardInterrupt" in stderr, shown(stderr)

@@ -18,8 +18,8 @@ def lab_docs():
     return module
 
 
-def test_one_row_and_one_figure_per_experiment(quick_lab, lab_docs, tmp_path):
-    config, results = quick_lab
+def test_one_row_and_one_figure_per_experiment(small_lab, lab_docs, tmp_path):
+    config, results = small_lab
     body = lab_docs.table(config.out_dir, tmp_path / "docs" / "lab", tmp_path, full=False)
     rows = body.splitlines()[2:]
     assert [row.split("|")[1].strip(" `") for row in rows] == list(results)
@@ -34,8 +34,8 @@ def test_one_row_and_one_figure_per_experiment(quick_lab, lab_docs, tmp_path):
     assert set(results) <= set(EXPERIMENTS)
 
 
-def test_quick_results_are_refused_for_the_docs(quick_lab, lab_docs, tmp_path):
-    config, _ = quick_lab
+def test_quick_results_are_refused_for_the_docs(small_lab, lab_docs, tmp_path):
+    config, _ = small_lab
     with pytest.raises(SystemExit, match="quick mode"):
         lab_docs.table(config.out_dir, tmp_path, tmp_path)
 
@@ -44,8 +44,8 @@ def test_quick_results_are_refused_for_the_docs(quick_lab, lab_docs, tmp_path):
 STALE = "stale-table-row"
 
 
-def test_the_readme_block_is_replaced_and_the_rest_kept(quick_lab, lab_docs, tmp_path):
-    config, _ = quick_lab
+def test_the_readme_block_is_replaced_and_the_rest_kept(small_lab, lab_docs, tmp_path):
+    config, _ = small_lab
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n<!-- lab-table -->\n{STALE}\n<!-- /lab-table -->\noutro\n")
     with pytest.raises(SystemExit, match="quick mode"):  # nothing written on refusal

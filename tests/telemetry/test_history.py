@@ -1,5 +1,7 @@
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gradsight.telemetry import History
 
@@ -171,3 +173,42 @@ def test_a_closed_watch_leaves_a_history_that_holds_nothing_of_it_and_pickles():
     copy = pickle.loads(pickle.dumps(history))
     pd.testing.assert_frame_equal(copy.frame(), history.frame())
     assert copy.series("loss").index.tolist() == [0, 1, 2]
+
+
+@settings(max_examples=40)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 5), st.sampled_from(["a", "b", "c"]), st.sampled_from(["", "x", "y"])
+        ),
+        max_size=40,
+    )
+)
+def test_reads_match_a_scan_of_every_row(rows):
+    history = History()
+    for i, (step, name, layer) in enumerate(rows):
+        history.log(step, name, float(i), layer)
+    frame = history.frame()
+    assert history.names() == list(dict.fromkeys(name for _, name, _ in rows))
+    for name in "abc":
+        of_name = frame[frame["name"] == name]
+        assert history.layers(name) == list(dict.fromkeys(of_name["layer"]))
+        if name not in history:
+            with pytest.raises(KeyError):
+                history.series(name)
+            continue
+        for layer in ["", "x", "y"]:
+            scanned = of_name[of_name["layer"] == layer]
+            series = history.series(name, layer)
+            assert series.index.tolist() == scanned["step"].tolist()
+            assert series.tolist() == scanned["value"].tolist()
+        expected = of_name.pivot_table(index="step", columns="layer", values="value", sort=False)
+        pd.testing.assert_frame_equal(history.table(name), expected)
+    history.log(9, "d", 1.0, "z")  # a new row: every read sees it
+    assert history.names()[-1] == "d" and history.layers("d") == ["z"]
+    assert history.series("d", "z").tolist() == [1.0]
+    changed = history.table("d")
+    changed.loc[9, "z"] = -5.0  # a caller's change stays in its copy
+    assert history.table("d")["z"].tolist() == [1.0]
+    history.log(10, "d", 2.0, "z")
+    assert history.table("d")["z"].tolist() == [1.0, 2.0]

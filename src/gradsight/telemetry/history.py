@@ -28,6 +28,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -63,6 +64,9 @@ class History:
         self._skipped: set[Path] = set()  # unreadable parts found by load(), never read
         self._flushed_rows = 0
         self._frame: pd.DataFrame | None = None
+        # Row positions of each (name, layer) in the cached frame, in first-logged order.
+        self._rows: dict[tuple[str, str], np.ndarray] = {}
+        self._tables: dict[str, pd.DataFrame] = {}  # table(name) of the cached frame
         # Objects with write(step, names, layers, values) and close() that receive every group
         # of rows as it is logged (TensorBoard, a Lightning logger): see close_sinks().
         self.sinks: list = []
@@ -94,7 +98,7 @@ class History:
         """Pickled with every held row logged, without the producers (a History sent to
         another process is read there, not written by the watch that made it)."""
         self._drain()
-        return self.__dict__ | {"_row_sources": [], "_frame": None}
+        return self.__dict__ | {"_row_sources": [], "_frame": None, "_rows": {}, "_tables": {}}
 
     def log(self, step: int, name: str, value: float, layer: str = "") -> None:
         """Append one row."""
@@ -169,11 +173,20 @@ class History:
             frame["name"] = frame["name"].astype(object)
             frame["layer"] = frame["layer"].astype(object)
             self._frame = frame
+            self._rows = frame.groupby(["name", "layer"], sort=False).indices if len(frame) else {}
+            self._tables = {}
         return self._frame
+
+    def _positions(self, name: str) -> np.ndarray:
+        """Row positions of metric `name` (every layer) in `frame()`, ascending."""
+        self.frame()
+        parts = [rows for (n, _), rows in self._rows.items() if n == name]
+        return np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.intp)
 
     def names(self) -> list[str]:
         """Metric names present, in first-logged order."""
-        return list(dict.fromkeys(self.frame()["name"]))
+        self.frame()
+        return list(dict.fromkeys(name for name, _ in self._rows))
 
     def __contains__(self, name: object) -> bool:
         """Whether metric `name` has rows: `"grad/norm" in history`."""
@@ -181,22 +194,32 @@ class History:
 
     def layers(self, name: str) -> list[str]:
         """Layers that have rows for metric `name`, in first-logged order."""
-        frame = self.frame()
-        return list(dict.fromkeys(frame.loc[frame["name"] == name, "layer"]))
+        self.frame()
+        return [layer for n, layer in self._rows if n == name]
 
     def series(self, name: str, layer: str = "") -> pd.Series:
         """Values of one metric for one layer, indexed by step."""
         frame = self.frame()
-        rows = frame[(frame["name"] == name) & (frame["layer"] == layer)]
-        if rows.empty and name not in self.names():
-            raise KeyError(f"no metric {name!r} in history; present: {', '.join(self.names())}")
-        return pd.Series(rows["value"].to_numpy(), index=rows["step"].to_numpy(), name=name)
+        rows = self._rows.get((name, layer))
+        if rows is None:
+            if name not in self.names():
+                present = ", ".join(self.names())
+                raise KeyError(f"no metric {name!r} in history; present: {present}")
+            rows = np.empty(0, dtype=np.intp)
+        values, steps = frame["value"].to_numpy()[rows], frame["step"].to_numpy()[rows]
+        return pd.Series(values, index=steps, name=name)
 
     def table(self, name: str) -> pd.DataFrame:
-        """One metric as a wide table: one row per step, one column per layer."""
-        frame = self.frame()
-        rows = frame[frame["name"] == name]
-        return rows.pivot_table(index="step", columns="layer", values="value", sort=False)
+        """One metric as a wide table: one row per step, one column per layer (the mean of
+        rows logged twice at one step). A copy of a table cached until the next row is logged.
+        """
+        frame = self.frame()  # first: held rows are logged, a new frame empties the cache
+        if name not in self._tables:
+            rows = frame.iloc[self._positions(name)]
+            self._tables[name] = rows.pivot_table(
+                index="step", columns="layer", values="value", sort=False
+            )
+        return self._tables[name].copy()
 
     def last(self, name: str, layer: str = "") -> float:
         """The last logged value of one metric."""
