@@ -131,7 +131,7 @@ def _runs(config: LabConfig, depth: int, steps: int) -> tuple[pd.DataFrame, dict
 def measure(config: LabConfig) -> Measured:
     """Every (activation, variant, seed): gradient flow at init, then trained."""
     depth = config.pick(20, 30)
-    steps = config.pick(300, 1000)
+    steps = config.pick(200, 1000)
     frame, flows = _runs(config, depth, steps)
     return Measured(
         tables={"runs": frame},

@@ -213,7 +213,7 @@ def _runs(config: LabConfig, steps: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def measure(config: LabConfig) -> Measured:
     """Every (activation, condition, seed) trained, its dead fraction probed on the way."""
-    steps = config.pick(300, 1500)
+    steps = config.pick(200, 1500)
     frame, curves = _runs(config, steps)
     return Measured(
         tables={"runs": frame, "curves": curves},
