@@ -115,26 +115,31 @@ def rows():
 
 # Under pytest-xdist (`make test` runs two workers), the tests sharing an expensive session
 # fixture run in one worker, so that it is built once: the local Ray instance, the small lab
-# run. The quick lab runs each experiment on first use: the tests of one experiment (their
-# `name` parameter) share a worker, and the experiments spread over the workers.
+# run.
 SHARED_FIXTURE_GROUPS = {"local_ray": "ray", "small_lab": "small_lab"}
+# Session fixtures that compute one thing per `name` parameter on first use (an experiment, a
+# doctor's scenario): the tests of one name share a worker, and the names spread over both.
+PER_NAME_FIXTURES = ("quick_lab", "scenario_prescriptions")
 
 
 def xdist_group(item) -> str | None:
     """The pytest-xdist group of a test, or None."""
     names = getattr(item, "fixturenames", ())
-    if "quick_lab" in names:
-        params = getattr(item, "callspec", None)
-        if params is None or "name" not in params.params:
-            raise pytest.UsageError(
-                f"{item.nodeid}: a quick_lab test takes the experiment as `name`"
-            )
-        return f"quick_lab-{params.params['name']}"
+    for fixture in PER_NAME_FIXTURES:
+        if fixture in names:
+            params = getattr(item, "callspec", None)
+            if params is None or "name" not in params.params:
+                raise pytest.UsageError(f"{item.nodeid}: a {fixture} test takes its case as `name`")
+            return f"{fixture}-{params.params['name']}"
     return next((group for f, group in SHARED_FIXTURE_GROUPS.items() if f in names), None)
 
 
 @pytest.hookimpl(wrapper=True)  # around xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items):
+    # Files with a slow test first (in their order): the workers then finish on short tests
+    # together, rather than one running a long test alone at the end.
+    heavy = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in heavy)
     for item in items:
         group = xdist_group(item)
         if group is not None:

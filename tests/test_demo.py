@@ -1,3 +1,4 @@
+import pytest
 from rich.console import Console
 
 from gradsight.cli.demo import FAILING, HEALTHY, run_demo
@@ -5,6 +6,7 @@ from gradsight.diagnosis import load_findings
 from gradsight.telemetry import RunDir, read_run
 
 
+@pytest.mark.slow
 def test_demo_shows_the_failing_and_the_healthy_net(tmp_path):
     RunDir(tmp_path / FAILING, {"earlier": "demo"})  # an earlier demo's run is replaced
     console = Console(record=True, width=120)

@@ -40,13 +40,13 @@ def healthy(seed: int) -> torch.nn.Module:
     return gs.models.mlp(64, 10, depth=3, width=64, activation="relu", init="he_normal", seed=seed)
 
 
-@pytest.fixture(scope="module")
-def sigmoid_prescription(task):
-    return doctor(deep_sigmoid, task, optimizer="sgd", lr=0.1, steps=200, seeds=2)
+# The deep sigmoid net of the diagnosis scenarios (12 layers, SGD, 3 seeds).
+SIGMOID = pytest.mark.parametrize("name", ["sigmoid_deep_sgd"])
 
 
-def test_deep_sigmoid_gets_a_proven_remedy(sigmoid_prescription) -> None:
-    p = sigmoid_prescription
+@SIGMOID
+def test_deep_sigmoid_gets_a_proven_remedy(scenario_prescriptions, name) -> None:
+    p = scenario_prescriptions[name]
     assert "vanishing_gradients" in [f.kind for f in p.findings]
     assert p.best in RESCUES
     row = p.trials.set_index("remedy").loc[p.best]
@@ -56,9 +56,11 @@ def test_deep_sigmoid_gets_a_proven_remedy(sigmoid_prescription) -> None:
     assert p.trials["improvement"].is_monotonic_decreasing
 
 
-def test_summary_says_what_to_change(sigmoid_prescription) -> None:
-    text = sigmoid_prescription.summary()
-    assert "Best remedy" in text and sigmoid_prescription.best in text
+@SIGMOID
+def test_summary_says_what_to_change(scenario_prescriptions, name) -> None:
+    p = scenario_prescriptions[name]
+    text = p.summary()
+    assert "Best remedy" in text and p.best in text
     assert "gs.models.mlp(" in text or "torch.optim" in text
     assert "Not applicable: residual_connections" in text
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from gradsight.doctor import doctor
-from gradsight.doctor.patients import patient
 from gradsight.doctor.scenarios import SCENARIOS
 
 # As a user runs it: each scenario's own settings and steps, the doctor's defaults (3 seeds,
@@ -18,8 +16,8 @@ HEALTHY = [name for name, s in SCENARIOS.items() if s.healthy]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", PATHOLOGICAL, ids=PATHOLOGICAL)
-def test_the_top_remedy_is_proven(name: str) -> None:
-    p = doctor(**patient(name))
+def test_the_top_remedy_is_proven(scenario_prescriptions, name: str) -> None:
+    p = scenario_prescriptions[name]
     assert set(SCENARIOS[name].expected) <= {f.kind for f in p.findings}
     top = p.trials.iloc[0]
     assert p.best == top["remedy"], p.summary()
@@ -29,8 +27,8 @@ def test_the_top_remedy_is_proven(name: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", HEALTHY, ids=HEALTHY)
-def test_a_healthy_run_needs_no_change(name: str) -> None:
-    p = doctor(**patient(name))
+def test_a_healthy_run_needs_no_change(scenario_prescriptions, name: str) -> None:
+    p = scenario_prescriptions[name]
     assert p.healthy and p.best is None
     assert not (p.trials["ci_low"] > 0).any()  # no remedy was even called for
     assert "no change needed" in p.summary()

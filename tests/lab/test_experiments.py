@@ -27,6 +27,9 @@ from gradsight.lab import (
     zero_centered,
 )
 
+# Each experiment trains its quick grid (seconds to half a minute).
+pytestmark = pytest.mark.slow
+
 NAMES = [
     "sigmoid-product",
     "vanishing-depth",

@@ -175,7 +175,7 @@ def test_a_closed_watch_leaves_a_history_that_holds_nothing_of_it_and_pickles():
     assert copy.series("loss").index.tolist() == [0, 1, 2]
 
 
-@settings(max_examples=40)
+@settings(max_examples=25)
 @given(
     st.lists(
         st.tuples(
