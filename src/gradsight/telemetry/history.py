@@ -178,8 +178,7 @@ class History:
         return self._frame
 
     def _positions(self, name: str) -> np.ndarray:
-        """Row positions of metric `name` (every layer) in `frame()`, ascending."""
-        self.frame()
+        """Row positions of metric `name` (every layer) in the cached frame, ascending."""
         parts = [rows for (n, _), rows in self._rows.items() if n == name]
         return np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.intp)
 
