@@ -7,7 +7,7 @@ from gradsight.lab import ExperimentResult, LabConfig, run_all, run_experiment
 SMALL_LAB = ["sigmoid-product", "adam-bias-correction"]
 
 
-class QuickLab:
+class QuickLab(dict):
     """Experiments in quick mode, each run on its first use and kept for the test process.
 
     A test takes the experiment it reads as its `name` parameter: tests/conftest.py groups
@@ -16,13 +16,12 @@ class QuickLab:
     """
 
     def __init__(self, config: LabConfig) -> None:
+        super().__init__()
         self.config = config
-        self._results: dict[str, ExperimentResult] = {}
 
-    def __getitem__(self, name: str) -> ExperimentResult:
-        if name not in self._results:
-            self._results[name] = run_experiment(name, self.config)
-        return self._results[name]
+    def __missing__(self, name: str) -> ExperimentResult:
+        self[name] = run_experiment(name, self.config)
+        return self[name]
 
 
 @pytest.fixture(scope="session")

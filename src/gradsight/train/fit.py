@@ -365,12 +365,10 @@ class _Loop:
         objective = loss if extra is None else loss + extra
         state.optimizer.zero_grad(set_to_none=True)
         objective.backward()
-        if self.clip_value is not None or self.clip_norm is not None:
-            params = [p for p in state.model.parameters() if p.grad is not None]
-            if self.clip_value is not None:
-                torch.nn.utils.clip_grad_value_(params, self.clip_value)
-            if self.clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(params, self.clip_norm)
+        if self.clip_value is not None:  # both skip parameters without a gradient
+            torch.nn.utils.clip_grad_value_(state.model.parameters(), self.clip_value)
+        if self.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(state.model.parameters(), self.clip_norm)
         state.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
