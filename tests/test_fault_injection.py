@@ -118,8 +118,8 @@ IGNORED_BY_PYTHON = "Failed checking if argv[0] is an import path entry"
 
 
 def ignored_interrupt(stderr: str) -> str:
-    """The part of stderr where Python reported a SIGINT it went on after ('' if none): from
-    IGNORED_BY_PYTHON to the end of the KeyboardInterrupt line that follows it."""
+    """The head of stderr that ends where Python reported a SIGINT it went on after ('' if
+    none): everything up to the KeyboardInterrupt line that follows IGNORED_BY_PYTHON."""
     start = stderr.find(IGNORED_BY_PYTHON)
     if start < 0:
         return ""
